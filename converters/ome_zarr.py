@@ -1,0 +1,306 @@
+"""Write OME-Zarr (NGFF 0.5, zarr v3) in the bioformats2raw layout.
+
+Layout written::
+
+    <name>.ome.zarr/            zarr.json  ome: {version 0.5, bioformats2raw.layout: 3}
+        OME/                    zarr.json  ome: {version 0.5, series: ["0", ...]}
+            METADATA.ome.xml    the full OME-XML of the source (or generated from it)
+        0/                      one multiscale image per series: levels 0..n, omero channels
+        1/ ...
+
+Output is built under ``<dest>.partial-<token>``, every file is fsync'd, and only then is the
+folder renamed to ``dest``: a reader never sees a half-written store under the final name.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import dask
+import dask.array as da
+import numpy as np
+import zarr
+from dask.callbacks import Callback
+from ome_types import OME
+from ome_types.model import Image
+from zarr.codecs import BloscCodec
+
+from converters.pyramid import downsample_2x, level_count
+from converters.readers import open_pixels
+from core.errors import ConversionError, CorruptInputError
+from core.progress import Progress, ProgressCallback, null_progress
+from core.records import ConvertedImage
+from core.settings import Settings
+
+__all__ = ["ZarrOptions", "fsync_tree", "length_unit_name", "write_ome_zarr"]
+
+log = logging.getLogger(__name__)
+
+_LENGTH_UNITS = {
+    "Å": "angstrom", "pm": "picometer", "nm": "nanometer", "µm": "micrometer",
+    "mm": "millimeter", "cm": "centimeter", "m": "meter", "km": "kilometer",
+    "in": "inch", "ft": "foot",
+}
+_TIME_UNITS = {
+    "s": "second", "ms": "millisecond", "µs": "microsecond", "ns": "nanosecond",
+    "min": "minute", "h": "hour", "d": "day",
+}
+_DEFAULT_COLORS = ("00FF00", "FF00FF", "00FFFF", "FF0000", "0000FF", "FFFF00")
+
+
+def length_unit_name(symbol: str | None) -> str | None:
+    """NGFF (UDUNITS-2) name of an OME length unit symbol."""
+    return _LENGTH_UNITS.get(symbol) if symbol else None
+
+
+@dataclass(frozen=True)
+class ZarrOptions:
+    """How arrays are chunked and compressed."""
+
+    chunk_yx: int = 512
+    clevel: int = 5
+    workers: int = 2
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> ZarrOptions:
+        """Options as configured."""
+        return cls(chunk_yx=settings.chunk_yx, workers=settings.workers)
+
+
+class _DaskProgress(Callback):  # type: ignore[misc]
+    def __init__(self, progress: ProgressCallback, label: str) -> None:
+        super().__init__()
+        self._progress = progress
+        self._label = label
+        self._done = 0
+        self._total: int | None = None
+
+    def _start_state(self, dsk: Any, state: Any) -> None:
+        self._total = sum(len(state[k]) for k in ("ready", "waiting", "running"))
+
+    def _posttask(self, *_: Any) -> None:
+        self._done += 1
+        if self._total and (self._done % 16 == 0 or self._done == self._total):
+            self._progress(Progress(self._label, self._done, self._total))
+
+
+def _axes(image: Image) -> tuple[list[dict[str, str]], list[float]]:
+    px = image.pixels
+
+    def unit(value: float | None, symbol: Any) -> dict[str, str]:
+        name = length_unit_name(getattr(symbol, "value", symbol)) if value else None
+        return {"unit": name} if name else {}
+
+    t_unit = _TIME_UNITS.get(getattr(px.time_increment_unit, "value", "")) if px.time_increment else None
+    axes = [
+        {"name": "t", "type": "time", **({"unit": t_unit} if t_unit else {})},
+        {"name": "c", "type": "channel"},
+        {"name": "z", "type": "space", **unit(px.physical_size_z, px.physical_size_z_unit)},
+        {"name": "y", "type": "space", **unit(px.physical_size_y, px.physical_size_y_unit)},
+        {"name": "x", "type": "space", **unit(px.physical_size_x, px.physical_size_x_unit)},
+    ]
+    scale = [
+        float(px.time_increment or 1.0),
+        1.0,
+        float(px.physical_size_z or 1.0),
+        float(px.physical_size_y or 1.0),
+        float(px.physical_size_x or 1.0),
+    ]
+    return axes, scale
+
+
+def _omero(image: Image, mins: np.ndarray, maxs: np.ndarray, dtype: np.dtype) -> dict[str, Any]:
+    channels = []
+    n = len(mins)
+    if np.issubdtype(dtype, np.integer):
+        info = np.iinfo(dtype)
+        lo, hi = float(info.min), float(info.max)
+    else:
+        lo, hi = float(np.nanmin(mins)), float(np.nanmax(maxs))
+    for k in range(n):
+        ch = image.pixels.channels[k] if k < len(image.pixels.channels) else None
+        color = None
+        if ch is not None and ch.color is not None:
+            r, g, b = ch.color.as_rgb_tuple(alpha=False)
+            color = f"{r:02X}{g:02X}{b:02X}"
+        if color is None:
+            color = "FFFFFF" if n == 1 else _DEFAULT_COLORS[k % len(_DEFAULT_COLORS)]
+        channels.append({
+            "label": (ch.name if ch is not None and ch.name else f"Channel {k}"),
+            "color": color,
+            "active": True,
+            "coefficient": 1.0,
+            "family": "linear",
+            "inverted": False,
+            "window": {
+                "min": lo, "max": hi,
+                "start": float(mins[k]), "end": float(maxs[k]),
+            },
+        })
+    return {"channels": channels, "rdefs": {"model": "color" if n > 1 else "greyscale"}}
+
+
+def fsync_tree(root: Path) -> None:
+    """Flush every file and folder under ``root`` to stable storage."""
+    for dirpath, _dirs, files in os.walk(root):
+        for name in files:
+            fd = os.open(Path(dirpath) / name, os.O_RDONLY)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+        fd = os.open(dirpath, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+def _expected_shape(image: Image) -> tuple[int, int, int, int, int]:
+    p = image.pixels
+    return (p.size_t, p.size_c, p.size_z, p.size_y, p.size_x)
+
+
+def _write_image(
+    group: zarr.Group,
+    name: str,
+    data: da.Array,
+    image: Image,
+    options: ZarrOptions,
+    progress: ProgressCallback,
+) -> ConvertedImage:
+    cy = min(options.chunk_yx, data.shape[3])
+    cx = min(options.chunk_yx, data.shape[4])
+    chunks = (1, 1, 1, cy, cx)
+    data = data.rechunk(chunks)
+    axes, scale = _axes(image)
+    levels = level_count((data.shape[3], data.shape[4]), options.chunk_yx)
+    img = group.create_group(name)
+    compressor = BloscCodec(cname="zstd", clevel=options.clevel, shuffle="shuffle")
+
+    def create(path: str, arr: da.Array) -> zarr.Array:
+        return img.create_array(
+            path,
+            shape=arr.shape,
+            dtype=arr.dtype,
+            chunks=(1, 1, 1, min(cy, arr.shape[3]), min(cx, arr.shape[4])),
+            compressors=compressor,
+            dimension_names=("t", "c", "z", "y", "x"),
+            fill_value=0,
+        )
+
+    # level 0: one pass over the source computes the store and the channel windows together
+    base = create("0", data)
+    store0 = da.store(data, base, lock=False, compute=False)
+    mins = data.min(axis=(0, 2, 3, 4))
+    maxs = data.max(axis=(0, 2, 3, 4))
+    with _DaskProgress(progress, f"{name}: level 0"):
+        _, mins_v, maxs_v = dask.compute(
+            store0, mins, maxs, scheduler="threads", num_workers=options.workers
+        )
+    datasets = [{"path": "0", "coordinateTransformations": [{"type": "scale", "scale": scale}]}]
+    previous: zarr.Array = base
+    for level in range(1, levels):
+        src = da.from_zarr(previous)
+        smaller = downsample_2x(src)
+        target = create(str(level), smaller)
+        with _DaskProgress(progress, f"{name}: level {level}"):
+            da.store(smaller, target, lock=False, scheduler="threads", num_workers=options.workers)
+        factor = 2.0**level
+        lscale = [*scale[:3], scale[3] * factor, scale[4] * factor]
+        datasets.append(
+            {"path": str(level), "coordinateTransformations": [{"type": "scale", "scale": lscale}]}
+        )
+        previous = target
+    img.attrs["ome"] = {
+        "version": "0.5",
+        "multiscales": [{
+            "name": image.name or name,
+            "axes": axes,
+            "datasets": datasets,
+            "type": "mean",
+            "metadata": {"method": "2x2 mean in y and x", "library": "fairway"},
+        }],
+        "omero": _omero(image, np.asarray(mins_v), np.asarray(maxs_v), data.dtype),
+    }
+    return ConvertedImage(
+        path=name,
+        shape=tuple(int(n) for n in data.shape),
+        dtype=str(data.dtype),
+        axes="tczyx",
+        levels=levels,
+        scale=tuple(scale),
+    )
+
+
+def write_ome_zarr(
+    source: Path,
+    kind: str,
+    ome: OME,
+    ome_xml: str,
+    dest: Path,
+    settings: Settings,
+    *,
+    progress: ProgressCallback = null_progress,
+) -> list[ConvertedImage]:
+    """Convert ``source`` to an OME-Zarr at ``dest`` (atomically; see module docs).
+
+    ``ome`` supplies sizes, physical scales and channel names/colours for every series and
+    ``ome_xml`` is stored verbatim as ``OME/METADATA.ome.xml``.
+
+    Raises
+    ------
+    CorruptInputError
+        The pixels disagree with the sizes the OME metadata declares.
+    ConversionError
+        Writing failed (disk full, permissions); the partial output is removed.
+    """
+    options = ZarrOptions.from_settings(settings)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    for stale in dest.parent.glob(f"{dest.name}.partial-*"):
+        shutil.rmtree(stale, ignore_errors=True)
+    partial = dest.with_name(f"{dest.name}.partial-{uuid.uuid4().hex[:8]}")
+    try:
+        with open_pixels(source, kind, settings) as series:
+            if len(series) > len(ome.images):
+                raise CorruptInputError(
+                    f"file holds {len(series)} series but its metadata describes "
+                    f"{len(ome.images)} images",
+                    where=source,
+                )
+            root = zarr.open_group(store=str(partial), mode="w", zarr_format=3)
+            root.attrs["ome"] = {"version": "0.5", "bioformats2raw.layout": 3}
+            written: list[ConvertedImage] = []
+            for s in series:
+                image = ome.images[s.index]
+                expected = _expected_shape(image)
+                if tuple(s.data.shape) != expected:
+                    raise CorruptInputError(
+                        f"series {s.index} holds shape {tuple(s.data.shape)} (t,c,z,y,x) but the "
+                        f"metadata declares {expected}",
+                        where=source,
+                        hint="the file is truncated or its metadata is wrong; it was not padded",
+                    )
+                written.append(_write_image(root, str(s.index), s.data, image, options, progress))
+            ome_group = root.create_group("OME")
+            ome_group.attrs["ome"] = {"version": "0.5", "series": [w.path for w in written]}
+            (partial / "OME" / "METADATA.ome.xml").write_text(ome_xml, encoding="utf-8")
+        fsync_tree(partial)
+        if dest.exists():
+            shutil.rmtree(dest)
+        partial.rename(dest)
+    except OSError as exc:
+        shutil.rmtree(partial, ignore_errors=True)
+        raise ConversionError(
+            f"writing the OME-Zarr failed: {exc}", where=dest, hint="check free space and permissions"
+        ) from exc
+    except BaseException:
+        shutil.rmtree(partial, ignore_errors=True)
+        raise
+    return written

@@ -1,0 +1,55 @@
+"""Pixel sources: an input file as lazy 5-D (t, c, z, y, x) dask arrays, one per series."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import dask.array as da
+import zarr
+
+from core.errors import CorruptInputError, UnsupportedFormatError
+from core.settings import Settings
+from core.tiffio import axes_plan, open_tiff, to_tczyx_shape, transpose_order
+
+__all__ = ["PixelSeries", "open_pixels"]
+
+
+@dataclass(frozen=True)
+class PixelSeries:
+    """One series of an input file as a lazy 5-D array in t, c, z, y, x order."""
+
+    index: int
+    data: da.Array
+    source_axes: str
+
+
+def _tczyx(arr: da.Array, axes: str, where: Path) -> da.Array:
+    plan = axes_plan(axes, where=where)
+    order = transpose_order(plan)
+    arr = arr.transpose(order)
+    return arr.reshape(to_tczyx_shape(tuple(arr.shape), tuple(plan[i] for i in order)))
+
+
+@contextlib.contextmanager
+def open_pixels(path: Path, kind: str, settings: Settings) -> Iterator[list[PixelSeries]]:
+    """Open ``path`` and yield its series; file handles close when the context ends."""
+    if kind != "tiff":
+        raise UnsupportedFormatError(f"no pixel reader for kind '{kind}'", where=path)
+    with open_tiff(
+        path, max_xml_bytes=settings.max_xml_bytes, max_input_bytes=settings.max_input_bytes
+    ) as tif:
+        out: list[PixelSeries] = []
+        for i, series in enumerate(tif.series):
+            try:
+                store = series.aszarr(level=0)
+                arr = zarr.open_array(store=store, mode="r")
+            except Exception as exc:  # noqa: BLE001 - parser errors come in many types
+                raise CorruptInputError(
+                    f"series {i} cannot be read ({type(exc).__name__}: {exc})", where=path
+                ) from exc
+            data = da.from_zarr(arr)
+            out.append(PixelSeries(index=i, data=_tczyx(data, series.axes, path), source_axes=series.axes))
+        yield out

@@ -1,0 +1,100 @@
+"""The one root error of fairway and its two branches.
+
+Every error says *what* failed, *where* (a file, a dataset, a setting) and *what to do next*.
+``RetryableError`` means the same call may succeed later (a file still being written, a
+database that is busy); ``FinalError`` means it will not (corrupt or unsupported input).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+__all__ = [
+    "CatalogError",
+    "ConversionError",
+    "CorruptInputError",
+    "FairwayError",
+    "FinalError",
+    "IncompleteAcquisitionError",
+    "InputTooLargeError",
+    "RetryableError",
+    "SettingsError",
+    "TargetError",
+    "UnsafeInputError",
+    "UnsupportedFormatError",
+]
+
+
+class FairwayError(Exception):
+    """Root of every error fairway raises on purpose.
+
+    Parameters
+    ----------
+    problem
+        What went wrong, in one sentence.
+    where
+        The file, dataset or setting concerned.
+    hint
+        What the reader should do next.
+    """
+
+    def __init__(self, problem: str, *, where: str | Path | None = None, hint: str = "") -> None:
+        self.problem = problem
+        self.where = str(where) if where is not None else None
+        self.hint = hint
+        super().__init__(self.__str__())
+
+    def __str__(self) -> str:
+        text = f"{self.where}: {self.problem}" if self.where else self.problem
+        if self.hint:
+            text += f" — {self.hint}"
+        return text
+
+    @property
+    def kind(self) -> str:
+        """A stable, machine-readable name for the error (used in catalog reasons)."""
+        return type(self).__name__
+
+
+class RetryableError(FairwayError):
+    """The same operation may succeed when tried again later."""
+
+
+class FinalError(FairwayError):
+    """Trying again with the same input will fail the same way."""
+
+
+class IncompleteAcquisitionError(RetryableError):
+    """An acquisition changed while it was read: it is still being written."""
+
+
+class CatalogError(RetryableError):
+    """The catalog could not be read or written."""
+
+
+class SettingsError(FinalError):
+    """A setting is missing or invalid."""
+
+
+class UnsupportedFormatError(FinalError):
+    """No reader of fairway handles this file."""
+
+
+class CorruptInputError(FinalError):
+    """A file could not be parsed, or its content contradicts its own header."""
+
+
+class InputTooLargeError(FinalError):
+    """A file declares more data than the configured cap allows."""
+
+
+class UnsafeInputError(FinalError):
+    """Input that tries to escape its limits (XML entities, path traversal)."""
+
+
+class ConversionError(FinalError):
+    """Writing the OME-Zarr failed for a reason that retrying will not change."""
+
+
+class TargetError(RetryableError):
+    """A target (archive, OMERO) could not be written or read back."""

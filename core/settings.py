@@ -1,0 +1,116 @@
+"""Settings: one object, built once at the edge (CLI, flow entry) and passed down.
+
+Sources, lowest priority first: defaults, ``<home>/fairway.toml``, ``FAIRWAY_*`` environment
+variables, explicit overrides (CLI options, flow parameters). Secrets are ``SecretStr`` and
+never appear in ``repr``, logs or flow parameters.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import Field, SecretStr, ValidationError
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from core.errors import SettingsError
+
+__all__ = ["Settings", "default_home", "load_settings"]
+
+GiB = 1024**3
+
+
+def default_home() -> Path:
+    """Return the default fairway home: ``$FAIRWAY_HOME`` or ``~/.fairway``."""
+    return Path(os.environ.get("FAIRWAY_HOME") or Path.home() / ".fairway")
+
+
+class Settings(BaseSettings):
+    """Every knob of fairway, with the embedded defaults (no services needed)."""
+
+    model_config = SettingsConfigDict(env_prefix="FAIRWAY_", frozen=True, extra="forbid")
+
+    home: Path = Field(default_factory=default_home)
+    database_url: SecretStr | None = Field(
+        default=None,
+        description="SQLAlchemy URL; default: SQLite file 'catalog.sqlite' in the home.",
+    )
+    archive_dir: Path | None = Field(default=None, description="Default: '<home>/archive'.")
+    staging_dir: Path | None = Field(default=None, description="Default: '<home>/staging'.")
+    quiet_seconds: float = Field(
+        default=30.0, ge=0, description="A file is finished when unchanged for this long."
+    )
+    sentinel: str | None = Field(
+        default=None,
+        description="If set, a folder is complete only once a file of this name is in it.",
+    )
+    max_input_bytes: int = Field(
+        default=256 * GiB, gt=0, description="Cap on declared pixel bytes of one input."
+    )
+    max_xml_bytes: int = Field(default=64 * 1024**2, gt=0)
+    max_sidecar_bytes: int = Field(default=1024**2, gt=0)
+    memory_limit_bytes: int = Field(default=1 * GiB, gt=0)
+    chunk_yx: int = Field(default=512, ge=64)
+    workers: int = Field(default=2, ge=1)
+    ngff_version: Literal["0.5"] = "0.5"
+    claim_timeout_seconds: float = Field(
+        default=6 * 3600, gt=0, description="A 'processing' claim older than this is re-taken."
+    )
+
+    @property
+    def catalog_url(self) -> str:
+        """The SQLAlchemy URL of the catalog (secret: do not log)."""
+        if self.database_url is not None:
+            return self.database_url.get_secret_value()
+        return f"sqlite:///{self.home / 'catalog.sqlite'}"
+
+    @property
+    def archive_root(self) -> Path:
+        """Folder of the default local archive."""
+        return self.archive_dir or self.home / "archive"
+
+    @property
+    def staging_root(self) -> Path:
+        """Folder where outputs are built before they are renamed into place."""
+        return self.staging_dir or self.home / "staging"
+
+    def public_dict(self) -> dict[str, Any]:
+        """Settings safe to show or pass as flow parameters (secrets left out)."""
+        return self.model_dump(mode="json", exclude={"database_url"})
+
+
+def load_settings(home: Path | str | None = None, **overrides: Any) -> Settings:
+    """Build the settings from defaults, ``fairway.toml``, environment and overrides.
+
+    Raises
+    ------
+    SettingsError
+        If a value is invalid; the message names the setting and the source file.
+    """
+    home_path = Path(home) if home is not None else default_home()
+    toml_path = home_path / "fairway.toml"
+    from_file: dict[str, Any] = {}
+    if toml_path.is_file():
+        try:
+            with toml_path.open("rb") as fh:
+                from_file = tomllib.load(fh).get("fairway", {})
+        except tomllib.TOMLDecodeError as exc:
+            raise SettingsError(
+                f"invalid TOML: {exc}", where=toml_path, hint="fix the file or remove it"
+            ) from exc
+    # the environment wins over the file: drop file keys that the environment sets
+    from_file = {k: v for k, v in from_file.items() if f"FAIRWAY_{k.upper()}" not in os.environ}
+    given = {k: v for k, v in overrides.items() if v is not None}
+    try:
+        return Settings(**{**from_file, **given, "home": home_path})
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()
+        )
+        raise SettingsError(
+            f"invalid settings ({problems})",
+            where=toml_path,
+            hint="check fairway.toml and the FAIRWAY_* environment variables",
+        ) from exc

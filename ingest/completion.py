@@ -1,0 +1,106 @@
+"""Decide whether a candidate acquisition is finished, and fingerprint it by content."""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from core.errors import IncompleteAcquisitionError
+from core.hashing import sha256_file
+from core.records import Acquisition, PendingAcquisition, SourceFile
+from ingest.scan import Candidate
+
+__all__ = ["CompletionPolicy", "KnownHash", "fingerprint", "split_complete"]
+
+#: look-up of a hash already computed for (path, size, mtime_ns), e.g. from the catalog
+KnownHash = Callable[[Path, int, int], str | None]
+
+
+@dataclass(frozen=True)
+class CompletionPolicy:
+    """When is an acquisition finished?
+
+    quiet_seconds
+        Every file's size and mtime must be older than this window.
+    sentinel
+        If set, the folder must also hold a file of this name (written last by the
+        instrument or its transfer script).
+    """
+
+    quiet_seconds: float = 30.0
+    sentinel: str | None = None
+
+    def pending_reason(self, cand: Candidate, now: float) -> str | None:
+        """Return why ``cand`` is not complete yet, or ``None`` if it is."""
+        if not cand.files:
+            return "no files yet"
+        if cand.in_progress_markers:
+            return f"transfer marker present: {', '.join(cand.in_progress_markers)}"
+        if self.sentinel is not None and not cand.folder_has_sentinel:
+            return f"waiting for sentinel file {self.sentinel!r}"
+        newest = max(f.mtime_ns for f in cand.files) / 1e9
+        age = now - newest
+        if age < self.quiet_seconds:
+            return f"modified {max(age, 0.0):.1f} s ago (quiet window {self.quiet_seconds:g} s)"
+        return None
+
+
+def split_complete(
+    candidates: list[Candidate], policy: CompletionPolicy, now: float | None = None
+) -> tuple[list[Candidate], list[PendingAcquisition]]:
+    """Split candidates into complete ones and pending ones (with the reason)."""
+    now = time.time() if now is None else now
+    complete: list[Candidate] = []
+    pending: list[PendingAcquisition] = []
+    for cand in candidates:
+        reason = policy.pending_reason(cand, now)
+        if reason is None:
+            complete.append(cand)
+        else:
+            pending.append(PendingAcquisition(source=cand.source, reason=reason))
+    return complete, pending
+
+
+def _hash_stable(sf: SourceFile, known: KnownHash | None) -> SourceFile:
+    cached = known(sf.path, sf.size, sf.mtime_ns) if known else None
+    if cached is not None:
+        return sf.model_copy(update={"sha256": cached})
+    digest = sha256_file(sf.path)
+    st = sf.path.stat()
+    if st.st_size != sf.size or st.st_mtime_ns != sf.mtime_ns:
+        raise IncompleteAcquisitionError(
+            "file changed while it was read",
+            where=sf.path,
+            hint="it is still being written; it will be picked up on a later pass",
+        )
+    return sf.model_copy(update={"sha256": digest})
+
+
+def fingerprint(cand: Candidate, known: KnownHash | None = None) -> Acquisition:
+    """Hash every file and derive the acquisition's identity from content only.
+
+    Raises
+    ------
+    IncompleteAcquisitionError
+        If a file changed size or mtime while it was read.
+    """
+    try:
+        files = tuple(_hash_stable(f, known) for f in cand.files)
+        sidecars = tuple(_hash_stable(f, known) for f in cand.sidecars)
+    except FileNotFoundError as exc:
+        raise IncompleteAcquisitionError(
+            "file disappeared while it was read", where=exc.filename, hint="picked up next pass"
+        ) from exc
+    digest = hashlib.sha256(b"fairway-fingerprint-v1\n")
+    for h in sorted(f.sha256 for f in files):
+        digest.update(h.encode() + b"\n")
+    return Acquisition(
+        fingerprint=digest.hexdigest(),
+        source=cand.source,
+        kind=cand.kind,
+        files=files,
+        sidecars=sidecars,
+    )

@@ -1,0 +1,79 @@
+"""Fill a :class:`~core.records.MetadataRecord` from every source an acquisition has."""
+
+from __future__ import annotations
+
+from pydantic import JsonValue
+
+from core.errors import UnsupportedFormatError
+from core.records import Acquisition, MetadataRecord, Sourced
+from core.settings import Settings
+from core.tiffio import open_tiff
+from metadata.ome_map import ome_annotations, ome_fields
+from metadata.sidecar import read_sidecar
+from metadata.tiff import describe_tiff
+
+__all__ = ["extract", "unsupported"]
+
+SUPPORTED_DESCRIPTION = "TIFF, OME-TIFF and ImageJ TIFF (.tif, .tiff, .ome.tif, .btf)"
+
+
+def unsupported(acq: Acquisition) -> UnsupportedFormatError:
+    """The error for an acquisition that no reader handles."""
+    return UnsupportedFormatError(
+        f"no fairway reader for this file type (kind '{acq.kind}')",
+        where=acq.source,
+        hint=f"supported today: {SUPPORTED_DESCRIPTION}",
+    )
+
+
+def _file_facts(acq: Acquisition, file_format: str) -> dict[str, Sourced]:
+    facts: dict[str, Sourced] = {
+        "image.format_and_compression": Sourced(value=file_format, source="file:format"),
+        "image_data.type": Sourced(value="primary", source="file:derived"),
+        "source.fingerprint": Sourced(value=acq.fingerprint, source="file:sha256"),
+        "source.total_bytes": Sourced(value=acq.total_bytes, source="file:stat"),
+    }
+    for i, f in enumerate(acq.files):
+        facts[f"source.files[{i}].name"] = Sourced(value=f.relpath, source="file:name")
+        facts[f"source.files[{i}].sha256"] = Sourced(value=f.sha256, source="file:sha256")
+        facts[f"source.files[{i}].size"] = Sourced(value=f.size, source="file:stat")
+    return facts
+
+
+def extract(acq: Acquisition, settings: Settings) -> MetadataRecord:
+    """Read metadata from the acquisition's files and sidecars.
+
+    File metadata wins over sidecar values for the same field; a disagreement is kept in
+    ``unmapped['fairway.conflicts']`` so that nothing is silently dropped.
+
+    Raises
+    ------
+    UnsupportedFormatError, CorruptInputError, UnsafeInputError, InputTooLargeError
+        The acquisition cannot be read; the message names the file.
+    """
+    if acq.kind != "tiff":
+        raise unsupported(acq)
+    path = acq.primary.path
+    with open_tiff(
+        path, max_xml_bytes=settings.max_xml_bytes, max_input_bytes=settings.max_input_bytes
+    ) as tif:
+        desc = describe_tiff(tif, path)
+    fields = ome_fields(desc.ome, origin="ome-xml" if desc.origin == "source" else "tiff")
+    fields.update(_file_facts(acq, desc.file_format))
+    unmapped = dict(desc.unmapped)
+    annotations = ome_annotations(desc.ome)
+    if annotations:
+        unmapped["ome.annotations"] = annotations
+    conflicts: dict[str, JsonValue] = {}
+    for sidecar in acq.sidecars:
+        for key, item in read_sidecar(sidecar.path, max_bytes=settings.max_sidecar_bytes).items():
+            existing = fields.get(key)
+            if existing is None:
+                fields[key] = item
+            elif existing.value != item.value:
+                conflicts[key] = {"kept": existing.model_dump(), "sidecar": item.model_dump()}
+    if conflicts:
+        unmapped["fairway.conflicts"] = conflicts
+    return MetadataRecord(
+        fields=fields, unmapped=unmapped, ome_xml=desc.ome_xml, ome_xml_origin=desc.origin  # type: ignore[arg-type]
+    )

@@ -1,0 +1,71 @@
+"""Sidecar files written by people next to the data (``fairway.yaml`` / ``fairway.json``).
+
+They carry what no instrument knows: study, biosample, specimen, licence. Parsing is bounded
+(size cap, YAML safe loader, no aliases bombs via the size cap) and keys are field paths.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from core.errors import CorruptInputError, InputTooLargeError, UnsafeInputError
+from core.fieldpaths import flatten
+from core.records import Sourced
+
+__all__ = ["read_sidecar"]
+
+_MAX_DEPTH = 16
+
+
+def _depth(doc: Any, level: int = 0) -> int:
+    if level > _MAX_DEPTH:
+        return level
+    if isinstance(doc, dict):
+        return max((_depth(v, level + 1) for v in doc.values()), default=level)
+    if isinstance(doc, list):
+        return max((_depth(v, level + 1) for v in doc), default=level)
+    return level
+
+
+def _check_keys(doc: Any, path: Path) -> None:
+    if isinstance(doc, dict):
+        for k, v in doc.items():
+            key = str(k)
+            if not key or any(ch in key for ch in "/\\\x00") or key in {".", ".."}:
+                raise UnsafeInputError(f"sidecar key {key!r} is not a field name", where=path)
+            _check_keys(v, path)
+    elif isinstance(doc, list):
+        for v in doc:
+            _check_keys(v, path)
+
+
+def read_sidecar(path: Path, *, max_bytes: int) -> dict[str, Sourced]:
+    """Read a sidecar into sourced fields (``study.title`` etc.)."""
+    size = path.stat().st_size
+    if size > max_bytes:
+        raise InputTooLargeError(
+            f"sidecar is {size} bytes, above the cap of {max_bytes}", where=path
+        )
+    text = path.read_text(encoding="utf-8", errors="replace")
+    try:
+        doc = json.loads(text) if path.suffix.lower() == ".json" else yaml.safe_load(text)
+    except (json.JSONDecodeError, yaml.YAMLError) as exc:
+        raise CorruptInputError(
+            f"sidecar cannot be parsed: {exc}", where=path, hint="fix its syntax"
+        ) from exc
+    if doc is None:
+        return {}
+    if not isinstance(doc, dict):
+        raise CorruptInputError("sidecar must be a mapping of field paths", where=path)
+    if _depth(doc) > _MAX_DEPTH:
+        raise UnsafeInputError(f"sidecar nests deeper than {_MAX_DEPTH} levels", where=path)
+    _check_keys(doc, path)
+    return {
+        key: Sourced(value=value, source=f"sidecar:{path.name}")
+        for key, value in flatten(doc).items()
+        if value is not None
+    }

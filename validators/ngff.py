@@ -1,0 +1,70 @@
+"""Structural checks of an OME-Zarr with ome-zarr-models, returned as findings."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import zarr
+from ome_zarr_models.v05 import BioFormats2Raw, Image
+from pydantic import ValidationError
+
+from core.records import Finding, Severity
+
+__all__ = ["check_ngff"]
+
+
+def _finding(path: str, message: str, hint: str = "") -> Finding:
+    return Finding(
+        path=path, module="ngff", level="required", severity=Severity.ERROR,
+        message=message, fix_hint=hint or "re-convert the dataset; the writer produced invalid NGFF",
+        check="ngff",
+    )
+
+
+def _pydantic_findings(prefix: str, exc: ValidationError) -> list[Finding]:
+    return [
+        _finding(
+            f"{prefix}/{'.'.join(str(p) for p in err['loc'])}".rstrip("/."),
+            f"{err['msg']}",
+        )
+        for err in exc.errors()
+    ]
+
+
+def check_ngff(store: Path) -> list[Finding]:
+    """Validate a bioformats2raw-layout OME-Zarr 0.5 store; never raises on findings."""
+    findings: list[Finding] = []
+    try:
+        root = zarr.open_group(store=str(store), mode="r")
+    except (FileNotFoundError, ValueError, zarr.errors.GroupNotFoundError) as exc:
+        return [_finding(str(store), f"not a zarr group: {exc}")]
+    try:
+        b2r = BioFormats2Raw.from_zarr(root)
+    except ValidationError as exc:
+        return _pydantic_findings("", exc)
+    except (KeyError, ValueError, FileNotFoundError) as exc:
+        return [_finding("", f"bioformats2raw layout invalid: {exc}")]
+    paths = b2r.image_paths
+    if not paths:
+        findings.append(_finding("", "no image groups (0, 1, ...) in the store"))
+    for p in paths:
+        try:
+            img = Image.from_zarr(root[p])  # type: ignore[arg-type]
+        except ValidationError as exc:
+            findings.extend(_pydantic_findings(p, exc))
+            continue
+        attrs = img.ome_attributes
+        for ms in attrs.multiscales:
+            for axis in ms.axes:
+                if axis.type == "space" and not axis.unit:
+                    findings.append(Finding(
+                        path=f"{p}/multiscales/axes/{axis.name}", module="ngff",
+                        level="recommended", severity=Severity.WARNING,
+                        message=f"spatial axis '{axis.name}' has no unit (physical size unknown)",
+                        fix_hint="supply pixels.physical_size_* (sidecar or instrument software)",
+                        check="ngff",
+                    ))
+    ome_xml = store / "OME" / "METADATA.ome.xml"
+    if not ome_xml.is_file():
+        findings.append(_finding("OME/METADATA.ome.xml", "the OME-XML of the source is missing"))
+    return findings
