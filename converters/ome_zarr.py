@@ -15,7 +15,6 @@ folder renamed to ``dest``: a reader never sees a half-written store under the f
 from __future__ import annotations
 
 import logging
-import os
 import shutil
 import uuid
 from dataclasses import dataclass
@@ -34,11 +33,12 @@ from zarr.codecs import BloscCodec
 from converters.pyramid import downsample_2x, level_count
 from converters.readers import open_pixels
 from core.errors import ConversionError, CorruptInputError
+from core.files import fsync_dir, fsync_tree
 from core.progress import Progress, ProgressCallback, null_progress
 from core.records import ConvertedImage
 from core.settings import Settings
 
-__all__ = ["ZarrOptions", "fsync_tree", "length_unit_name", "write_ome_zarr"]
+__all__ = ["ZarrOptions", "length_unit_name", "write_ome_zarr"]
 
 log = logging.getLogger(__name__)
 
@@ -144,22 +144,6 @@ def _omero(image: Image, mins: np.ndarray, maxs: np.ndarray, dtype: np.dtype) ->
             },
         })
     return {"channels": channels, "rdefs": {"model": "color" if n > 1 else "greyscale"}}
-
-
-def fsync_tree(root: Path) -> None:
-    """Flush every file and folder under ``root`` to stable storage."""
-    for dirpath, _dirs, files in os.walk(root):
-        for name in files:
-            fd = os.open(Path(dirpath) / name, os.O_RDONLY)
-            try:
-                os.fsync(fd)
-            finally:
-                os.close(fd)
-        fd = os.open(dirpath, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
 
 
 def _expected_shape(image: Image) -> tuple[int, int, int, int, int]:
@@ -295,6 +279,7 @@ def write_ome_zarr(
         if dest.exists():
             shutil.rmtree(dest)
         partial.rename(dest)
+        fsync_dir(dest.parent)
     except OSError as exc:
         shutil.rmtree(partial, ignore_errors=True)
         raise ConversionError(

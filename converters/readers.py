@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import contextlib
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import dask.array as da
 import zarr
@@ -15,6 +17,31 @@ from core.settings import Settings
 from core.tiffio import axes_plan, open_tiff, to_tczyx_shape, transpose_order
 
 __all__ = ["PixelSeries", "open_pixels"]
+
+
+class _GuardedArray:
+    """Array-like over a reader's zarr view that turns decoding failures into typed errors.
+
+    A truncated or damaged file often parses fine and fails only when a strip or tile is
+    decoded, deep inside dask; the error then names the file and the chunk.
+    """
+
+    def __init__(self, arr: zarr.Array, where: Path) -> None:
+        self._arr = arr
+        self._where = where
+        self.shape = arr.shape
+        self.dtype = arr.dtype
+        self.ndim = arr.ndim
+
+    def __getitem__(self, key: Any) -> Any:
+        try:
+            return self._arr[key]
+        except Exception as exc:  # noqa: BLE001 - decoders raise many types; re-raised typed
+            raise CorruptInputError(
+                f"pixel data cannot be decoded ({type(exc).__name__}: {exc})",
+                where=self._where,
+                hint="the file is truncated or damaged; re-transfer it from the instrument",
+            ) from exc
 
 
 @dataclass(frozen=True)
@@ -50,6 +77,7 @@ def open_pixels(path: Path, kind: str, settings: Settings) -> Iterator[list[Pixe
                 raise CorruptInputError(
                     f"series {i} cannot be read ({type(exc).__name__}: {exc})", where=path
                 ) from exc
-            data = da.from_zarr(arr)
+            data = da.from_array(_GuardedArray(arr, path), chunks=arr.chunks, asarray=True,
+                                 name=f"read-{path.name}-{i}-{uuid.uuid4().hex[:8]}")
             out.append(PixelSeries(index=i, data=_tczyx(data, series.axes, path), source_axes=series.axes))
         yield out

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from core.errors import IncompleteAcquisitionError
-from core.hashing import sha256_file
+from core.files import sha256_file
 from core.records import Acquisition, PendingAcquisition, SourceFile
 from ingest.scan import Candidate
 

@@ -115,7 +115,11 @@ def _instrument(c: _Collector, inst: Instrument, where: str, objective_id: str |
         w = f"{where}/Detector[{i}]"
         for attr in ("id", "manufacturer", "model", "serial_number", "type", "gain", "voltage"):
             c.put(f"detectors[{i}].{attr}", getattr(d, attr), f"{w}@{attr}")
-    for i, src in enumerate(inst.light_source_group):
+    sources = [
+        *inst.lasers, *inst.arcs, *inst.filaments, *inst.light_emitting_diodes,
+        *inst.generic_excitation_sources,
+    ]
+    for i, src in enumerate(sources):
         w = f"{where}/LightSource[{i}]"
         c.put(f"light_sources[{i}].kind", type(src).__name__, w)
         for attr in ("id", "manufacturer", "model", "serial_number", "power", "type", "wavelength"):

@@ -1,0 +1,277 @@
+"""The catalog: state of every acquisition, deliveries, audit events, cached hashes.
+
+SQLite (a file in the fairway home) by default, PostgreSQL by URL. The schema is created and
+upgraded with Alembic migrations when the catalog is opened.
+
+Exactly-once rests on the unique fingerprint: the first worker to insert a row owns the
+acquisition (``claimed_by``); others see the row and either record one more delivery (the
+acquisition is finished) or step aside (it is being processed). A claim older than the
+timeout is taken over with a compare-and-set update, so a crashed worker's acquisition is
+finished by the next one and never by two.
+"""
+
+from __future__ import annotations
+
+import enum
+import logging
+import socket
+import uuid
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import Engine, create_engine, event, select, update
+from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.orm import Session, sessionmaker
+
+from catalog.models import AcquisitionRow, DeliveryRow, EventRow, FileHashRow, utcnow
+from core.errors import CatalogError
+from core.records import Acquisition, SourceFile, State
+
+__all__ = ["Catalog", "ClaimOutcome", "ClaimResult", "worker_id"]
+
+log = logging.getLogger(__name__)
+
+
+def worker_id() -> str:
+    """A name for this process, unique enough to fence claims."""
+    return f"{socket.gethostname()[:40]}:{uuid.uuid4().hex[:12]}"
+
+
+class ClaimOutcome(str, enum.Enum):
+    """What :meth:`Catalog.claim` decided."""
+
+    NEW = "new"  # first sighting: this worker processes it
+    RETAKEN = "retaken"  # a stale claim of a crashed worker: this worker finishes it
+    DONE = "done"  # already in a terminal state: only a delivery is recorded
+    BUSY = "busy"  # another live worker is processing it
+
+
+@dataclass(frozen=True)
+class ClaimResult:
+    """Outcome of a claim and the state the acquisition has now."""
+
+    outcome: ClaimOutcome
+    state: State
+    dataset: str
+
+    @property
+    def owned(self) -> bool:
+        """Whether the caller must now process the acquisition."""
+        return self.outcome in {ClaimOutcome.NEW, ClaimOutcome.RETAKEN}
+
+
+def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+    cur = dbapi_conn.cursor()
+    cur.execute("PRAGMA journal_mode=WAL")
+    cur.execute("PRAGMA busy_timeout=30000")
+    cur.execute("PRAGMA foreign_keys=ON")
+    cur.close()
+
+
+class Catalog:
+    """Access to the catalog database."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self._sessions = sessionmaker(engine, expire_on_commit=False)
+
+    @classmethod
+    def open(cls, url: str, *, migrate: bool = True) -> Catalog:
+        """Connect to ``url`` and bring its schema up to date.
+
+        Raises
+        ------
+        CatalogError
+            The database cannot be reached or migrated (message without credentials).
+        """
+        if url.startswith("sqlite:///"):
+            Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(url, future=True, pool_pre_ping=True)
+        if engine.dialect.name == "sqlite":
+            event.listen(engine, "connect", _sqlite_pragmas)
+        catalog = cls(engine)
+        if migrate:
+            catalog.migrate()
+        return catalog
+
+    def migrate(self) -> None:
+        """Apply every pending Alembic migration."""
+        cfg = Config()
+        cfg.set_main_option("script_location", str(resources.files("catalog") / "migrations"))
+        try:
+            with self.engine.begin() as conn:
+                cfg.attributes["connection"] = conn
+                command.upgrade(cfg, "head")
+        except OperationalError as exc:
+            raise CatalogError(
+                f"cannot open or migrate the catalog ({type(exc.orig).__name__})",
+                where=self.engine.url.render_as_string(hide_password=True),
+                hint="check FAIRWAY_DATABASE_URL and that the database server is running",
+            ) from exc
+
+    def close(self) -> None:
+        """Release connections."""
+        self.engine.dispose()
+
+    @contextmanager
+    def session(self) -> Iterator[Session]:
+        """A session in a transaction, committed on success."""
+        with self._sessions.begin() as s:
+            yield s
+
+    # -- claims and states -------------------------------------------------------------------
+
+    def claim(
+        self, acq: Acquisition, worker: str, *, timeout: timedelta = timedelta(hours=6)
+    ) -> ClaimResult:
+        """Take ownership of ``acq`` unless it is finished or someone else is on it."""
+        now = utcnow()
+        try:
+            with self.session() as s:
+                s.add(AcquisitionRow(
+                    id=acq.id, fingerprint=acq.fingerprint, dataset=acq.dataset_id,
+                    state=State.PROCESSING.value, source=str(acq.source), kind=acq.kind,
+                    claimed_by=worker, claimed_at=now, created_at=now, updated_at=now,
+                ))
+                s.add(DeliveryRow(acquisition_id=acq.id, path=str(acq.source), seen_at=now))
+                s.add(EventRow(acquisition_id=acq.id, at=now, actor=worker, step="ingest",
+                               action="claimed", detail={"source": str(acq.source)}))
+            return ClaimResult(ClaimOutcome.NEW, State.PROCESSING, acq.dataset_id)
+        except IntegrityError:
+            pass
+        with self.session() as s:
+            row = s.scalars(select(AcquisitionRow).where(AcquisitionRow.fingerprint == acq.fingerprint)).one()
+            self._add_delivery(s, row.id, acq.source, now)
+            state = State(row.state)
+            if state.terminal:
+                return ClaimResult(ClaimOutcome.DONE, state, row.dataset)
+            claimed_at = row.claimed_at
+            if claimed_at is not None and claimed_at.tzinfo is None:
+                claimed_at = claimed_at.replace(tzinfo=now.tzinfo)
+            if claimed_at is not None and now - claimed_at < timeout:
+                return ClaimResult(ClaimOutcome.BUSY, state, row.dataset)
+            previous = row.claimed_by
+            taken = s.execute(
+                update(AcquisitionRow)
+                .where(AcquisitionRow.id == row.id, AcquisitionRow.claimed_by == previous,
+                       AcquisitionRow.state == State.PROCESSING.value)
+                .values(claimed_by=worker, claimed_at=now, updated_at=now)
+            ).rowcount
+            if taken != 1:
+                return ClaimResult(ClaimOutcome.BUSY, state, row.dataset)
+            s.add(EventRow(acquisition_id=row.id, at=now, actor=worker, step="ingest",
+                           action="retaken", detail={"previous_worker": previous}))
+            return ClaimResult(ClaimOutcome.RETAKEN, state, row.dataset)
+
+    @staticmethod
+    def _add_delivery(s: Session, acq_id: str, path: Path, now: datetime) -> None:
+        exists = s.scalar(select(DeliveryRow.id).where(
+            DeliveryRow.acquisition_id == acq_id, DeliveryRow.path == str(path)))
+        if exists is None:
+            s.add(DeliveryRow(acquisition_id=acq_id, path=str(path), seen_at=now))
+            s.add(EventRow(acquisition_id=acq_id, at=now, actor="scanner", step="ingest",
+                           action="delivery", detail={"source": str(path)}))
+
+    def finish(
+        self,
+        acq_id: str,
+        worker: str,
+        state: State,
+        *,
+        reason: str | None = None,
+        record: dict[str, Any] | None = None,
+        report: dict[str, Any] | None = None,
+        fair_level: str | None = None,
+        location: str | None = None,
+    ) -> None:
+        """Move an owned acquisition to a terminal state (fenced by ``worker``).
+
+        Raises
+        ------
+        CatalogError
+            The claim was lost to another worker; nothing was changed.
+        """
+        if not state.terminal:
+            raise ValueError(f"{state} is not terminal")
+        now = utcnow()
+        with self.session() as s:
+            changed = s.execute(
+                update(AcquisitionRow)
+                .where(AcquisitionRow.id == acq_id, AcquisitionRow.claimed_by == worker,
+                       AcquisitionRow.state == State.PROCESSING.value)
+                .values(state=state.value, reason=reason, record=record, report=report,
+                        fair_level=fair_level, location=location, updated_at=now)
+            ).rowcount
+            if changed != 1:
+                raise CatalogError(
+                    "the claim on this acquisition was taken over by another worker",
+                    where=acq_id, hint="nothing to do: the other worker finishes it",
+                )
+            s.add(EventRow(acquisition_id=acq_id, at=now, actor=worker, step="ingest",
+                           action=state.value, detail={"reason": reason} if reason else None))
+
+    def event(self, acq_id: str, actor: str, step: str, action: str,
+              detail: dict[str, Any] | None = None) -> None:
+        """Append an audit event."""
+        with self.session() as s:
+            s.add(EventRow(acquisition_id=acq_id, at=utcnow(), actor=actor, step=step,
+                           action=action, detail=detail))
+
+    # -- hash cache --------------------------------------------------------------------------
+
+    def known_hash(self, path: Path, size: int, mtime_ns: int) -> str | None:
+        """A hash computed before for this exact path, size and mtime."""
+        with self.session() as s:
+            row = s.get(FileHashRow, str(path))
+            if row is not None and row.size == size and row.mtime_ns == mtime_ns:
+                return row.sha256
+            return None
+
+    def remember_hashes(self, files: Iterable[SourceFile]) -> None:
+        """Store the hashes of files just read."""
+        with self.session() as s:
+            for f in files:
+                s.merge(FileHashRow(path=str(f.path), size=f.size, mtime_ns=f.mtime_ns, sha256=f.sha256))
+
+    # -- queries -----------------------------------------------------------------------------
+
+    def acquisitions(self, state: State | None = None) -> list[AcquisitionRow]:
+        """Every acquisition, oldest first."""
+        with self.session() as s:
+            q = select(AcquisitionRow).order_by(AcquisitionRow.created_at, AcquisitionRow.id)
+            if state is not None:
+                q = q.where(AcquisitionRow.state == state.value)
+            return list(s.scalars(q))
+
+    def find(self, key: str) -> AcquisitionRow | None:
+        """Look an acquisition up by dataset id, acquisition id or fingerprint (prefix)."""
+        with self.session() as s:
+            for column in (AcquisitionRow.dataset, AcquisitionRow.id, AcquisitionRow.fingerprint):
+                row = s.scalars(select(AcquisitionRow).where(column == key)).first()
+                if row is not None:
+                    return row
+            if len(key) >= 8:
+                rows = list(s.scalars(select(AcquisitionRow).where(
+                    AcquisitionRow.fingerprint.startswith(key))).all())
+                if len(rows) == 1:
+                    return rows[0]
+            return None
+
+    def events(self, acq_id: str) -> list[EventRow]:
+        """Audit events of one acquisition, oldest first."""
+        with self.session() as s:
+            return list(s.scalars(select(EventRow).where(EventRow.acquisition_id == acq_id)
+                                  .order_by(EventRow.id)))
+
+    def deliveries(self, acq_id: str) -> list[DeliveryRow]:
+        """Every path this acquisition was delivered under."""
+        with self.session() as s:
+            return list(s.scalars(select(DeliveryRow).where(DeliveryRow.acquisition_id == acq_id)
+                                  .order_by(DeliveryRow.id)))

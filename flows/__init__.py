@@ -1,0 +1,1 @@
+"""Prefect flows (thin), the ``fairway`` CLI and settings assembly."""

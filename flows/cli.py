@@ -1,0 +1,345 @@
+"""The ``fairway`` command line: the contract other tools rely on (keep ``--json`` stable)."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, Any
+
+# Prefect reads its settings at import: keep its console quiet unless asked otherwise.
+os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
+os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+
+import logging  # noqa: E402
+
+import typer  # noqa: E402
+from rich.console import Console  # noqa: E402
+from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeElapsedColumn  # noqa: E402
+from rich.progress import Progress as Bar  # noqa: E402
+from rich.table import Table  # noqa: E402
+
+from core.errors import FairwayError  # noqa: E402
+from core.progress import Progress  # noqa: E402
+from core.records import State  # noqa: E402
+from core.settings import Settings, load_settings  # noqa: E402
+
+app = typer.Typer(
+    name="fairway",
+    help="Make bioimaging data FAIR from the moment an instrument writes it.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+out = Console()
+err = Console(stderr=True)
+
+HomeOpt = Annotated[
+    Path | None,
+    typer.Option("--home", envvar="FAIRWAY_HOME", help="Folder holding the catalog and default archive."),
+]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
+
+
+def _settings(ctx: typer.Context, **overrides: Any) -> Settings:
+    home = ctx.obj.get("home") if ctx.obj else None
+    return load_settings(home, **overrides)
+
+
+def _print_json(data: Any) -> None:
+    sys.stdout.write(json.dumps(data, indent=2, default=str) + "\n")
+
+
+@contextmanager
+def _progress_bar(enabled: bool) -> Iterator[None]:
+    from flows.progress import PROGRESS_SINK
+
+    if not enabled:
+        yield
+        return
+    bar = Bar(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+              TimeElapsedColumn(), console=err, transient=True)
+    tasks: dict[str, Any] = {}
+
+    def sink(p: Progress) -> None:
+        key = "acquisitions" if p.task == "acquisitions" else "step"
+        label = f"{p.task} {p.message}".strip()
+        if key not in tasks:
+            tasks[key] = bar.add_task(label, total=p.total)
+        bar.update(tasks[key], completed=p.done, total=p.total, description=label)
+
+    token = PROGRESS_SINK.set(sink)
+    with bar:
+        try:
+            yield
+        finally:
+            PROGRESS_SINK.reset(token)
+
+
+def _fail(exc: FairwayError) -> None:
+    err.print(f"[red]error:[/red] {exc}")
+    raise typer.Exit(2)
+
+
+@app.callback()
+def main_callback(ctx: typer.Context, home: HomeOpt = None) -> None:
+    """Global options."""
+    ctx.obj = {"home": home}
+
+
+def _summary_table(summary: Any) -> Table:
+    table = Table(title="ingest")
+    for col in ("file", "outcome", "dataset", "FAIR level", "reason"):
+        table.add_column(col, overflow="fold")
+    for o in summary.outcomes:
+        colour = {"archived": "green", "duplicate": "cyan", "pending": "yellow"}.get(o.outcome, "red")
+        table.add_row(Path(o.source).name, f"[{colour}]{o.outcome}[/{colour}]", o.dataset or "",
+                      o.fair_level or "", (o.reason or "")[:160])
+    return table
+
+
+@app.command()
+def ingest(
+    ctx: typer.Context,
+    sources: Annotated[list[Path], typer.Argument(help="Folders (or files) written by instruments.")],
+    quiet_seconds: Annotated[float | None, typer.Option(help="Quiet window before a file counts as finished.")] = None,
+    sentinel: Annotated[str | None, typer.Option(help="File name that marks a folder complete.")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Process every complete acquisition under SOURCES once, and wait for the end."""
+    from flows.ingest import run_ingest
+
+    try:
+        settings = _settings(ctx, quiet_seconds=quiet_seconds, sentinel=sentinel)
+        missing = [s for s in sources if not s.exists()]
+        if missing:
+            raise FairwayError("source does not exist", where=missing[0], hint="check the path")
+        with _progress_bar(not as_json):
+            summary = run_ingest(sources, settings)
+    except FairwayError as exc:
+        _fail(exc)
+        return
+    if as_json:
+        _print_json(summary.model_dump(mode="json"))
+    else:
+        out.print(_summary_table(summary))
+    if summary.internal_errors:
+        raise typer.Exit(1)
+
+
+@app.command()
+def watch(
+    ctx: typer.Context,
+    sources: Annotated[list[Path], typer.Argument(help="Folders to watch.")],
+    interval: Annotated[float, typer.Option(help="Seconds between scans.")] = 60.0,
+) -> None:
+    """Keep watching SOURCES: serve the ingest flow on an interval (single machine)."""
+    from datetime import timedelta
+
+    from flows.ingest import ingest_flow
+
+    settings = _settings(ctx)
+    options = settings.public_dict()
+    options.pop("home", None)
+    err.print(f"watching {', '.join(map(str, sources))} every {interval:g} s (Ctrl-C to stop)")
+    ingest_flow.serve(
+        name="fairway-watch",
+        interval=timedelta(seconds=interval),
+        parameters={"sources": [str(s) for s in sources], "home": str(settings.home),
+                    "options": options},
+    )
+
+
+@app.command()
+def status(
+    ctx: typer.Context,
+    state: Annotated[State | None, typer.Option(help="Only acquisitions in this state.")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """List acquisitions with their state, source and dataset."""
+    from catalog import Catalog
+    from flows.views import status_row
+
+    try:
+        catalog = Catalog.open(_settings(ctx).catalog_url)
+    except FairwayError as exc:
+        _fail(exc)
+        return
+    try:
+        rows = [status_row(r) for r in catalog.acquisitions(state)]
+    finally:
+        catalog.close()
+    if as_json:
+        _print_json(rows)
+        return
+    table = Table(title=f"{len(rows)} acquisitions")
+    for col in ("dataset", "state", "FAIR level", "source", "reason"):
+        table.add_column(col, overflow="fold")
+    for r in rows:
+        table.add_row(r["dataset"], r["state"], r["fair_level"] or "", r["source"], (r["reason"] or "")[:120])
+    out.print(table)
+
+
+def _open_row(ctx: typer.Context, dataset: str) -> tuple[Any, Any]:
+    from catalog import Catalog
+
+    catalog = Catalog.open(_settings(ctx).catalog_url)
+    row = catalog.find(dataset)
+    if row is None:
+        catalog.close()
+        raise FairwayError("no such dataset or acquisition", where=dataset,
+                           hint="`fairway status` lists them")
+    return catalog, row
+
+
+@app.command()
+def show(ctx: typer.Context, dataset: str, as_json: JsonOpt = False) -> None:
+    """Show a dataset: record, validation summary, files, deliveries and events."""
+    from flows.views import show_view
+
+    try:
+        catalog, row = _open_row(ctx, dataset)
+    except FairwayError as exc:
+        _fail(exc)
+        return
+    try:
+        view = show_view(catalog, row)
+    finally:
+        catalog.close()
+    if as_json:
+        _print_json(view)
+        return
+    out.print(f"[bold]{view['dataset']}[/bold]  {view['state']}  FAIR level: {view['fair_level']}")
+    out.print(f"source: {view['source']}\nlocation: {view['location']}")
+    if view["reason"]:
+        out.print(f"reason: {view['reason']}")
+    out.print(f"findings: {view['validation']['counts']}")
+    fields = (view["record"] or {}).get("fields", {})
+    table = Table(title=f"{len(fields)} metadata fields")
+    table.add_column("field")
+    table.add_column("value", overflow="fold")
+    table.add_column("source", overflow="fold")
+    for key, item in sorted(fields.items()):
+        table.add_row(key, str(item["value"])[:80], item["source"])
+    out.print(table)
+    out.print(f"{len(view['files'])} archived files; {len(view['events'])} events; "
+              f"{len(view['deliveries'])} deliveries")
+
+
+@app.command()
+def gaps(
+    ctx: typer.Context,
+    dataset: Annotated[str | None, typer.Argument(help="Dataset id; all datasets if omitted.")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """List metadata gaps and structural findings, with how to fix each."""
+    from catalog import Catalog
+    from flows.views import findings_of
+
+    try:
+        if dataset is not None:
+            catalog, row = _open_row(ctx, dataset)
+            rows = [row]
+        else:
+            catalog = Catalog.open(_settings(ctx).catalog_url)
+            rows = catalog.acquisitions(State.ARCHIVED)
+    except FairwayError as exc:
+        _fail(exc)
+        return
+    catalog.close()
+    findings = [f for r in rows for f in findings_of(r)]
+    if as_json:
+        _print_json(findings)
+        return
+    for r in rows:
+        mine = [f for f in findings if f["dataset"] == r.dataset]
+        table = Table(title=f"{r.dataset} — FAIR level {r.fair_level} — {len(mine)} findings")
+        for col in ("severity", "level", "module", "path", "fix"):
+            table.add_column(col, overflow="fold")
+        for f in mine:
+            table.add_row(f["severity"], f["level"], f["module"], f["path"], f["fix_hint"][:90])
+        out.print(table)
+
+
+@app.command()
+def verify(
+    ctx: typer.Context,
+    dataset: Annotated[str | None, typer.Argument(help="Dataset id; every archived dataset if omitted.")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Re-read archived bytes and compare them with the recorded checksums."""
+    from catalog import Catalog, worker_id
+    from targets import LocalArchive
+
+    try:
+        settings = _settings(ctx)
+        if dataset is not None:
+            catalog, row = _open_row(ctx, dataset)
+            rows = [row]
+        else:
+            catalog = Catalog.open(settings.catalog_url)
+            rows = catalog.acquisitions(State.ARCHIVED)
+    except FairwayError as exc:
+        _fail(exc)
+        return
+    archive = LocalArchive(settings.archive_root, processes=settings.workers)
+    actor = worker_id()
+    results = []
+    try:
+        for r in rows:
+            if r.state != State.ARCHIVED.value:
+                results.append({"dataset": r.dataset, "ok": False, "findings": [],
+                                "error": f"not archived (state {r.state})"})
+                continue
+            findings = [f.model_dump(mode="json") for f in archive.verify(r.dataset)]
+            catalog.event(r.id, actor, "verify", "ok" if not findings else "damaged",
+                          {"findings": findings[:50]})
+            results.append({"dataset": r.dataset, "ok": not findings, "findings": findings})
+    finally:
+        catalog.close()
+    if as_json:
+        _print_json(results)
+    else:
+        for res in results:
+            mark = "[green]ok[/green]" if res["ok"] else "[red]DAMAGED[/red]"
+            out.print(f"{res['dataset']}: {mark} {res.get('error', '')}")
+            for f in res["findings"]:
+                out.print(f"  {f['path']}: {f['message']}")
+    if not all(r["ok"] for r in results):
+        raise typer.Exit(1)
+
+
+@app.command()
+def demo(
+    ctx: typer.Context,
+    inbox: Annotated[Path | None, typer.Option(help="Where to write the sample instrument output.")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Write sample instrument output, ingest it with the embedded defaults, show the result."""
+    from flows.demo import run_demo
+
+    home = ctx.obj.get("home") if ctx.obj else None
+    try:
+        with _progress_bar(not as_json):
+            result = run_demo(home=home, inbox=inbox, console=None if as_json else err)
+    except FairwayError as exc:
+        _fail(exc)
+        return
+    if as_json:
+        _print_json(result)
+    else:
+        from flows.demo import print_demo
+
+        print_demo(result, out)
+    if not result["ok"]:
+        raise typer.Exit(1)
+
+
+def main() -> None:
+    """Console-script entry point."""
+    # a task that fails on bad input is reported in the summary with its reason; Prefect's
+    # own traceback for it would only bury that. Internal errors are still logged in full.
+    logging.getLogger("prefect.task_runs").setLevel(logging.CRITICAL)
+    app()

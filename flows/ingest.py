@@ -1,0 +1,186 @@
+"""The ingest flow: scan, then for each complete acquisition extract → convert → validate →
+archive, recording every step in the catalog. It reads like the recipe it is."""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import time
+from pathlib import Path
+from typing import Any
+
+from prefect import flow, get_run_logger
+from prefect.artifacts import (
+    create_markdown_artifact,
+    create_progress_artifact,
+    update_progress_artifact,
+)
+from pydantic import BaseModel
+
+from catalog import Catalog, ClaimOutcome, worker_id
+from core.errors import FairwayError, FinalError, IncompleteAcquisitionError, UnsupportedFormatError
+from core.progress import Progress
+from core.records import State
+from core.settings import Settings, load_settings
+from flows.progress import PROGRESS_SINK
+from flows.steps import (
+    adopt_step,
+    archive_step,
+    convert_step,
+    extract_step,
+    identify_step,
+    validate_step,
+)
+from ingest import Candidate, CompletionPolicy, scan, split_complete
+
+__all__ = ["IngestSummary", "Outcome", "ingest_flow", "run_ingest"]
+
+log = logging.getLogger(__name__)
+
+
+class Outcome(BaseModel):
+    """What happened to one candidate in this run."""
+
+    source: str
+    outcome: str  # archived / quarantined / rejected / duplicate / busy / pending / failed
+    id: str | None = None
+    dataset: str | None = None
+    state: str | None = None
+    reason: str | None = None
+    fair_level: str | None = None
+    location: str | None = None
+
+
+class IngestSummary(BaseModel):
+    """Result of one ingest run (stable: the CLI prints it with ``--json``)."""
+
+    outcomes: list[Outcome]
+    seconds: float
+
+    def count(self, outcome: str) -> int:
+        """How many candidates ended with ``outcome``."""
+        return sum(1 for o in self.outcomes if o.outcome == outcome)
+
+    @property
+    def internal_errors(self) -> int:
+        """Acquisitions that failed for a reason that is fairway's, not the input's."""
+        return self.count("failed")
+
+
+def _terminal_for(exc: FairwayError) -> State:
+    return State.REJECTED if isinstance(exc, UnsupportedFormatError) else State.QUARANTINED
+
+
+def _process(cand: Candidate, settings: Settings, catalog: Catalog, worker: str) -> Outcome:
+    try:
+        acq = identify_step(cand, catalog)
+    except IncompleteAcquisitionError as exc:
+        return Outcome(source=str(cand.source), outcome="pending", reason=str(exc))
+    claim = catalog.claim(acq, worker, timeout=_timeout(settings))
+    base = Outcome(source=str(acq.source), outcome="", id=acq.id, dataset=acq.dataset_id)
+    if not claim.owned:
+        outcome = "duplicate" if claim.outcome is ClaimOutcome.DONE else "busy"
+        return base.model_copy(update={"outcome": outcome, "state": claim.state.value})
+    try:
+        adopted = adopt_step(acq, settings, catalog, worker)
+        if adopted is not None:
+            record, report, archived = adopted
+        else:
+            record = extract_step(acq, settings, catalog, worker)
+            store, _images = convert_step(acq, record, settings, catalog, worker, PROGRESS_SINK.get())
+            report = validate_step(acq, record, store, catalog, worker)
+            archived = archive_step(acq, record, report, store, settings, catalog, worker)
+    except FinalError as exc:
+        state = _terminal_for(exc)
+        _finish_failed(catalog, acq.id, worker, state, f"{exc.kind}: {exc}", settings, acq.dataset_id)
+        return base.model_copy(update={"outcome": state.value, "state": state.value, "reason": str(exc)})
+    except Exception as exc:
+        # not the input's fault: quarantine it so the next acquisition still runs, log the
+        # traceback, and report the run as failed (exit code 1) — never a silent success
+        log.exception("internal error while processing %s", acq.source)
+        reason = f"internal error {type(exc).__name__}: {exc} — please report this"
+        _finish_failed(catalog, acq.id, worker, State.QUARANTINED, reason, settings, acq.dataset_id)
+        return base.model_copy(update={"outcome": "failed", "state": State.QUARANTINED.value,
+                                       "reason": reason})
+    catalog.finish(
+        acq.id, worker, State.ARCHIVED,
+        record=record.model_dump(mode="json"), report=report.model_dump(mode="json"),
+        fair_level=report.fair_level, location=archived.location,
+    )
+    return base.model_copy(update={
+        "outcome": "archived", "state": State.ARCHIVED.value, "fair_level": report.fair_level,
+        "location": archived.location,
+    })
+
+
+def _timeout(settings: Settings) -> Any:
+    from datetime import timedelta
+
+    return timedelta(seconds=settings.claim_timeout_seconds)
+
+
+def _finish_failed(
+    catalog: Catalog, acq_id: str, worker: str, state: State, reason: str, settings: Settings,
+    dataset: str,
+) -> None:
+    shutil.rmtree(settings.staging_root / dataset, ignore_errors=True)
+    catalog.finish(acq_id, worker, state, reason=reason)
+
+
+def _summary_markdown(summary: IngestSummary) -> str:
+    lines = [
+        "# fairway ingest",
+        "",
+        "| source | outcome | dataset | FAIR level | reason |",
+        "|---|---|---|---|---|",
+    ]
+    for o in summary.outcomes:
+        reason = (o.reason or "").replace("|", "\\|")[:200]
+        lines.append(f"| {Path(o.source).name} | {o.outcome} | {o.dataset or ''} | "
+                     f"{o.fair_level or ''} | {reason} |")
+    return "\n".join(lines)
+
+
+@flow(name="fairway-ingest", log_prints=False, validate_parameters=True)
+def ingest_flow(
+    sources: list[str], home: str | None = None, options: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """Process every complete acquisition under ``sources`` once.
+
+    ``options`` are setting overrides without secrets (secrets come from the environment or
+    ``fairway.toml`` of the worker).
+    """
+    logger = get_run_logger()
+    started = time.monotonic()
+    settings = load_settings(home, **(options or {}))
+    catalog = Catalog.open(settings.catalog_url)
+    worker = worker_id()
+    sink = PROGRESS_SINK.get()
+    try:
+        candidates = scan([Path(s) for s in sources], sentinel=settings.sentinel)
+        policy = CompletionPolicy(quiet_seconds=settings.quiet_seconds, sentinel=settings.sentinel)
+        complete, pending = split_complete(candidates, policy)
+        logger.info("%d complete, %d pending under %s", len(complete), len(pending), sources)
+        outcomes = [Outcome(source=str(p.source), outcome="pending", reason=p.reason) for p in pending]
+        artifact = create_progress_artifact(0.0, description="acquisitions processed")
+        for i, cand in enumerate(complete, start=1):
+            sink(Progress("acquisitions", i - 1, len(complete), cand.source.name))
+            outcome = _process(cand, settings, catalog, worker)
+            logger.info("%s: %s %s", cand.source.name, outcome.outcome, outcome.reason or "")
+            outcomes.append(outcome)
+            update_progress_artifact(artifact, 100.0 * i / len(complete))
+        sink(Progress("acquisitions", len(complete), len(complete)))
+    finally:
+        catalog.close()
+    summary = IngestSummary(outcomes=outcomes, seconds=time.monotonic() - started)
+    create_markdown_artifact(_summary_markdown(summary), key="fairway-ingest-summary",
+                             description="outcome of every acquisition in this run")
+    return summary.model_dump(mode="json")
+
+
+def run_ingest(sources: list[Path], settings: Settings) -> IngestSummary:
+    """Run the ingest flow in-process (Prefect ephemeral mode unless an API is configured)."""
+    options = settings.public_dict()
+    options.pop("home", None)
+    result = ingest_flow([str(s) for s in sources], str(settings.home), options)
+    return IngestSummary.model_validate(result)

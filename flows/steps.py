@@ -1,0 +1,153 @@
+"""Prefect tasks: each wraps one library function and records an audit event.
+
+No step decides policy; each calls the library with explicit inputs and lets errors propagate.
+"""
+
+from __future__ import annotations
+
+import shutil
+from importlib.metadata import version
+from pathlib import Path
+
+from prefect import task
+from prefect.cache_policies import NO_CACHE
+
+from catalog import Catalog
+from converters import write_ome_zarr
+from core.progress import ProgressCallback
+from core.records import (
+    Acquisition,
+    ArchivedDataset,
+    ConvertedImage,
+    MetadataRecord,
+    ValidationReport,
+)
+from core.settings import Settings
+from ingest import Candidate, fingerprint
+from metadata import extract
+from targets import ArchiveConflictError, LocalArchive, assemble_payload, bag_info
+from targets.package import RECORD_FILE, REPORT_FILE
+from validators import validate
+
+__all__ = [
+    "adopt_step",
+    "archive_step",
+    "convert_step",
+    "extract_step",
+    "identify_step",
+    "tool_version",
+    "validate_step",
+]
+
+
+def tool_version() -> str:
+    """Installed version of fairway."""
+    return version("fairway")
+
+
+@task(name="identify", cache_policy=NO_CACHE)
+def identify_step(cand: Candidate, catalog: Catalog) -> Acquisition:
+    """Fingerprint a complete candidate by content (cached hashes for unchanged files)."""
+    acq = fingerprint(cand, known=catalog.known_hash)
+    catalog.remember_hashes((*acq.files, *acq.sidecars))
+    return acq
+
+
+@task(name="extract", cache_policy=NO_CACHE)
+def extract_step(acq: Acquisition, settings: Settings, catalog: Catalog, worker: str) -> MetadataRecord:
+    """Read metadata from the acquisition's files and sidecars."""
+    record = extract(acq, settings)
+    catalog.event(acq.id, worker, "extract", "ok", {
+        "fields": len(record.fields), "unmapped_namespaces": sorted(record.unmapped),
+        "ome_xml": record.ome_xml_origin,
+    })
+    return record
+
+
+@task(name="convert", cache_policy=NO_CACHE)
+def convert_step(
+    acq: Acquisition,
+    record: MetadataRecord,
+    settings: Settings,
+    catalog: Catalog,
+    worker: str,
+    progress: ProgressCallback,
+) -> tuple[Path, list[ConvertedImage]]:
+    """Write the OME-Zarr into the staging area."""
+    from ome_types import from_xml
+
+    dest = settings.staging_root / acq.dataset_id / f"{acq.dataset_id}.ome.zarr"
+    ome = from_xml(record.ome_xml, validate=False)
+    images = write_ome_zarr(
+        acq.primary.path, acq.kind, ome, record.ome_xml, dest, settings, progress=progress
+    )
+    catalog.event(acq.id, worker, "convert", "ok", {
+        "images": [i.model_dump(mode="json") for i in images], "ngff": settings.ngff_version,
+    })
+    return dest, images
+
+
+@task(name="validate", cache_policy=NO_CACHE)
+def validate_step(
+    acq: Acquisition, record: MetadataRecord, store: Path, catalog: Catalog, worker: str
+) -> ValidationReport:
+    """Check NGFF structure and metadata; findings never block archiving."""
+    report = validate(acq.dataset_id, record, store)
+    catalog.event(acq.id, worker, "validate", "ok", {
+        "findings": len(report.findings), "fair_level": report.fair_level,
+        "ngff_valid": report.ngff_valid,
+    })
+    return report
+
+
+@task(name="archive", cache_policy=NO_CACHE, retries=2, retry_delay_seconds=5)
+def archive_step(
+    acq: Acquisition,
+    record: MetadataRecord,
+    report: ValidationReport,
+    store: Path,
+    settings: Settings,
+    catalog: Catalog,
+    worker: str,
+) -> ArchivedDataset:
+    """Bag, verify by reading back, and commit the dataset to the local archive."""
+    archive = LocalArchive(settings.archive_root, processes=settings.workers)
+    payload = assemble_payload(
+        store.parent / "payload", acq.dataset_id, store, record, report, tool_version()
+    )
+    result = archive.publish(
+        acq.dataset_id, payload, bag_info(acq.dataset_id, record, acq.fingerprint)
+    )
+    catalog.event(acq.id, worker, "archive", "ok", {
+        "location": result.location, "files": result.payload_files, "bytes": result.payload_bytes,
+        "manifest_sha256": result.manifest_sha256,
+    })
+    shutil.rmtree(settings.staging_root / acq.dataset_id, ignore_errors=True)
+    return result
+
+
+@task(name="adopt", cache_policy=NO_CACHE)
+def adopt_step(
+    acq: Acquisition, settings: Settings, catalog: Catalog, worker: str
+) -> tuple[MetadataRecord, ValidationReport, ArchivedDataset] | None:
+    """Finish an acquisition whose bag was committed before a crash: verify, do not rewrite.
+
+    Returns ``None`` when no committed bag exists.
+    """
+    archive = LocalArchive(settings.archive_root, processes=settings.workers)
+    if not archive.exists(acq.dataset_id):
+        return None
+    findings = archive.verify(acq.dataset_id)
+    if findings:
+        raise ArchiveConflictError(
+            f"committed bag does not verify ({findings[0].message})",
+            where=archive.location(acq.dataset_id),
+            hint="inspect it with `fairway verify`; fairway never overwrites an archive",
+        )
+    data = Path(archive.location(acq.dataset_id)) / "data"
+    record = MetadataRecord.model_validate_json((data / RECORD_FILE).read_text(encoding="utf-8"))
+    report = ValidationReport.model_validate_json((data / REPORT_FILE).read_text(encoding="utf-8"))
+    result = archive.committed(acq.dataset_id)
+    catalog.event(acq.id, worker, "archive", "adopted", {"location": result.location})
+    shutil.rmtree(settings.staging_root / acq.dataset_id, ignore_errors=True)
+    return record, report, result

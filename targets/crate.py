@@ -1,0 +1,98 @@
+"""RO-Crate metadata describing a dataset (written with the rocrate library)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from rocrate.rocrate import ROCrate
+
+from core.records import MetadataRecord, ValidationReport
+
+__all__ = ["LICENCE_URLS", "write_crate_metadata"]
+
+LICENCE_URLS = {
+    "CC0-1.0": "https://creativecommons.org/publicdomain/zero/1.0/",
+    "CC-BY-4.0": "https://creativecommons.org/licenses/by/4.0/",
+    "CC-BY-SA-4.0": "https://creativecommons.org/licenses/by-sa/4.0/",
+    "CC-BY-NC-4.0": "https://creativecommons.org/licenses/by-nc/4.0/",
+    "CC-BY-NC-SA-4.0": "https://creativecommons.org/licenses/by-nc-sa/4.0/",
+    "CC-BY-ND-4.0": "https://creativecommons.org/licenses/by-nd/4.0/",
+    "CC-BY-NC-ND-4.0": "https://creativecommons.org/licenses/by-nc-nd/4.0/",
+}
+
+
+def _authors(crate: ROCrate, record: MetadataRecord) -> list[dict[str, str]]:
+    refs = []
+    i = 0
+    while (name := record.value(f"study.authors[{i}].name")) is not None:
+        orcid = record.value(f"study.authors[{i}].orcid")
+        pid = f"https://orcid.org/{orcid}" if orcid else f"#author-{i}"
+        props: dict[str, Any] = {"@type": "Person", "name": name}
+        if aff := record.value(f"study.authors[{i}].affiliation"):
+            props["affiliation"] = aff
+        crate.add_jsonld({"@id": pid, **props})
+        refs.append({"@id": pid})
+        i += 1
+    return refs
+
+
+def write_crate_metadata(
+    data_dir: Path,
+    dataset: str,
+    zarr_name: str,
+    record: MetadataRecord,
+    report: ValidationReport,
+    extra_files: list[str],
+    tool_version: str,
+) -> Path:
+    """Write ``ro-crate-metadata.json`` into ``data_dir`` for files already in place."""
+    crate = ROCrate()
+    root = crate.root_dataset
+    root["name"] = record.value("study.title") or record.value("image.name") or dataset
+    root["description"] = record.value("study.description") or (
+        f"Imaging dataset {dataset} converted to OME-Zarr by fairway"
+    )
+    root["identifier"] = dataset
+    if (licence := record.value("study.license")) is not None:
+        root["license"] = {"@id": LICENCE_URLS.get(str(licence), str(licence))}
+    if (released := record.value("study.release_date")) is not None:
+        root["datePublished"] = str(released)
+    if keywords := [v.value for k, v in sorted(record.fields.items()) if k.startswith("study.keywords")]:
+        root["keywords"] = keywords
+    if authors := _authors(crate, record):
+        root["author"] = authors
+    root["fairLevel"] = report.fair_level
+    image = crate.add_dataset(
+        source=None,
+        dest_path=f"{zarr_name}/",
+        properties={
+            "name": record.value("image.name") or zarr_name,
+            "encodingFormat": "application/x-ome-zarr",
+            "conformsTo": {"@id": "https://ngff.openmicroscopy.org/0.5/"},
+        },
+    )
+    i = 0
+    while (name := record.value(f"biosample.organism[{i}].scientific_name")) is not None:
+        taxon = record.value(f"biosample.organism[{i}].ncbi_taxon")
+        image.append_to("about", crate.add_jsonld({
+            "@id": f"http://purl.obolibrary.org/obo/NCBITaxon_{str(taxon).split(':')[-1]}"
+            if taxon else f"#organism-{i}",
+            "@type": "DefinedTerm", "name": name,
+        }))
+        i += 1
+    for rel in extra_files:
+        crate.add_file(source=None, dest_path=rel, properties={"encodingFormat": "application/json"})
+    crate.add_jsonld({
+        "@id": "#fairway-conversion",
+        "@type": "CreateAction",
+        "name": "Conversion to OME-Zarr and validation",
+        "instrument": {"@id": "#fairway"},
+        "result": {"@id": f"{zarr_name}/"},
+    })
+    crate.add_jsonld({
+        "@id": "#fairway", "@type": "SoftwareApplication", "name": "fairway",
+        "version": tool_version,
+    })
+    crate.metadata.write(data_dir)
+    return data_dir / "ro-crate-metadata.json"
