@@ -1,0 +1,106 @@
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+from core.errors import IncompleteAcquisitionError
+from ingest import CompletionPolicy, fingerprint, scan, split_complete
+from tests.factories import age, make_plain_tiff, tree_snapshot
+
+
+def test_grouping_sidecars_and_junk(tmp_path: Path) -> None:
+    make_plain_tiff(tmp_path / "a" / "one.tif")
+    make_plain_tiff(tmp_path / "a" / "two.ome.tiff", seed=5)
+    (tmp_path / "a" / "fairway.yaml").write_text("study: {title: x}\n")
+    (tmp_path / "a" / ".DS_Store").write_bytes(b"junk")
+    (tmp_path / "a" / "Thumbs.db").write_bytes(b"junk")
+    (tmp_path / "b").mkdir()
+    (tmp_path / "b" / "scan.czi").write_bytes(b"ZISRAW")
+    (tmp_path / "b" / "notes.txt").write_text("hello")
+    found = {c.source.name: c for c in scan([tmp_path])}
+    assert set(found) == {"one.tif", "two.ome.tiff", "scan.czi", "notes.txt"}
+    assert found["one.tif"].kind == "tiff"
+    assert found["scan.czi"].kind == "unsupported"
+    assert found["notes.txt"].kind == "unknown"
+    assert [s.relpath for s in found["one.tif"].sidecars] == ["fairway.yaml"]
+    assert found["scan.czi"].sidecars == ()
+
+
+def test_scan_creates_nothing_and_follows_no_link(tmp_path: Path) -> None:
+    inbox = tmp_path / "inbox"
+    make_plain_tiff(inbox / "x.tif")
+    outside = make_plain_tiff(tmp_path / "secret.tif")
+    os.symlink(outside, inbox / "link.tif")
+    before = tree_snapshot(inbox)
+    found = scan([inbox])
+    assert [c.source.name for c in found] == ["x.tif"]
+    assert tree_snapshot(inbox) == before
+
+
+def test_zarr_folder_is_one_unit(tmp_path: Path) -> None:
+    (tmp_path / "img.ome.zarr" / "0").mkdir(parents=True)
+    (tmp_path / "img.ome.zarr" / "zarr.json").write_text("{}")
+    (tmp_path / "img.ome.zarr" / "0" / "zarr.json").write_text("{}")
+    [cand] = scan([tmp_path])
+    assert cand.source.name == "img.ome.zarr"
+    assert len(cand.files) == 2
+
+
+def test_quiet_window(tmp_path: Path) -> None:
+    f = make_plain_tiff(tmp_path / "x.tif")
+    cands = scan([tmp_path])
+    now = f.stat().st_mtime
+    complete, pending = split_complete(cands, CompletionPolicy(quiet_seconds=10), now=now + 5)
+    assert not complete
+    assert "quiet window" in pending[0].reason
+    complete, pending = split_complete(cands, CompletionPolicy(quiet_seconds=10), now=now + 11)
+    assert [c.source for c in complete] == [f]
+
+
+def test_sentinel_rule(tmp_path: Path) -> None:
+    make_plain_tiff(tmp_path / "x.tif")
+    age(tmp_path)
+    policy = CompletionPolicy(quiet_seconds=1, sentinel="DONE")
+    complete, pending = split_complete(scan([tmp_path], sentinel="DONE"), policy)
+    assert not complete and "sentinel" in pending[0].reason
+    (tmp_path / "DONE").write_text("")
+    complete, _ = split_complete(scan([tmp_path], sentinel="DONE"), policy)
+    assert [c.source.name for c in complete] == ["x.tif"]  # the sentinel is not content
+
+
+def test_transfer_marker_keeps_it_pending(tmp_path: Path) -> None:
+    make_plain_tiff(tmp_path / "x.tif")
+    (tmp_path / "x.tif.part").write_bytes(b"")
+    age(tmp_path)
+    complete, pending = split_complete(scan([tmp_path]), CompletionPolicy(quiet_seconds=1))
+    assert not complete
+    assert "marker" in pending[0].reason
+
+
+def test_identity_is_content_not_path(tmp_path: Path) -> None:
+    a = make_plain_tiff(tmp_path / "one" / "a.tif")
+    (tmp_path / "two").mkdir()
+    shutil.copy(a, tmp_path / "two" / "renamed.tif")
+    make_plain_tiff(tmp_path / "three" / "a.tif", seed=99)
+    prints = {c.source.relative_to(tmp_path).as_posix(): fingerprint(c).fingerprint for c in scan([tmp_path])}
+    assert prints["one/a.tif"] == prints["two/renamed.tif"]
+    assert prints["one/a.tif"] != prints["three/a.tif"]
+
+
+def test_file_that_changes_while_read_is_incomplete(tmp_path: Path) -> None:
+    f = make_plain_tiff(tmp_path / "x.tif")
+    [cand] = scan([tmp_path])
+    with f.open("ab") as fh:
+        fh.write(b"more bytes arriving")
+    with pytest.raises(IncompleteAcquisitionError, match="changed while it was read"):
+        fingerprint(cand)
+
+
+def test_known_hashes_are_reused(tmp_path: Path) -> None:
+    make_plain_tiff(tmp_path / "x.tif")
+    [cand] = scan([tmp_path])
+    acq = fingerprint(cand, known=lambda p, s, m: "f" * 64)
+    assert acq.files[0].sha256 == "f" * 64

@@ -1,0 +1,136 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import tifffile
+
+from core.errors import CorruptInputError, InputTooLargeError, UnsafeInputError, UnsupportedFormatError
+from core.records import Acquisition, SourceFile
+from core.settings import Settings
+from metadata import extract
+from ingest.samples import blobs
+from metadata.sidecar import read_sidecar
+from tests.factories import SIDECAR_YAML, make_imagej, make_ome_tiff, make_plain_tiff
+
+
+def _acq(path: Path, kind: str = "tiff", sidecars: tuple[Path, ...] = ()) -> Acquisition:
+    def sf(p: Path) -> SourceFile:
+        st = p.stat()
+        return SourceFile(path=p, relpath=p.name, size=st.st_size, mtime_ns=st.st_mtime_ns, sha256="0" * 64)
+
+    return Acquisition(fingerprint="ab" * 32, source=path, kind=kind, files=(sf(path),),
+                       sidecars=tuple(sf(s) for s in sidecars))
+
+
+def test_ome_tiff_values_keep_their_source(tmp_path: Path, settings: Settings) -> None:
+    rec = extract(_acq(make_ome_tiff(tmp_path / "c.ome.tif")), settings)
+    assert rec.ome_xml_origin == "source"
+    assert rec.fields["pixels.physical_size_x"].value == pytest.approx(0.108)
+    assert rec.fields["pixels.physical_size_x"].source == "ome-xml:Image[0]/Pixels@PhysicalSizeX"
+    assert rec.value("objective.lens_na") == 1.4
+    assert rec.value("instrument.microscope.model") == "Eclipse Ti2-E"
+    assert rec.value("channels[1].name") == "mCherry"
+    assert rec.value("channels[0].color") == "00FF00"
+    assert rec.value("light_sources[0].wavelength") == 488
+    assert "tiff.tags" in rec.unmapped  # nothing dropped
+
+
+def test_imagej_units_and_intervals(tmp_path: Path, settings: Settings) -> None:
+    rec = extract(_acq(make_imagej(tmp_path / "s.tif")), settings)
+    assert rec.ome_xml_origin == "generated"
+    assert rec.value("pixels.size_t") == 2 and rec.value("pixels.size_z") == 3 and rec.value("pixels.size_c") == 2
+    assert rec.value("pixels.physical_size_x") == pytest.approx(0.25)
+    assert rec.value("pixels.physical_size_x_unit") == "µm"
+    assert rec.value("pixels.physical_size_z") == pytest.approx(1.5)
+    assert rec.value("pixels.time_increment") == pytest.approx(10.0)
+    assert rec.fields["pixels.physical_size_z"].source.startswith("tiff:")
+    assert "imagej" in rec.unmapped
+
+
+def test_dpi_is_not_a_pixel_size(tmp_path: Path, settings: Settings) -> None:
+    p = tmp_path / "scan.tif"
+    tifffile.imwrite(p, blobs((40, 40), n=2, sigma=3, seed=1),
+                     resolution=(300, 300), resolutionunit="INCH", metadata=None)
+    rec = extract(_acq(p), settings)
+    assert rec.value("pixels.physical_size_x") is None
+    assert any("dots per inch" in n for n in rec.unmapped["fairway.notes"]["tiff"])
+
+
+def test_sidecar_fills_what_files_lack_and_conflicts_are_kept(tmp_path: Path, settings: Settings) -> None:
+    img = make_ome_tiff(tmp_path / "c.ome.tif")
+    side = tmp_path / "fairway.yaml"
+    side.write_text(SIDECAR_YAML + "pixels:\n  physical_size_x: 9.9\n")
+    rec = extract(_acq(img, sidecars=(side,)), settings)
+    assert rec.value("study.license") == "CC-BY-4.0"
+    assert rec.fields["study.title"].source == "sidecar:fairway.yaml"
+    assert rec.value("pixels.physical_size_x") == pytest.approx(0.108)  # the file wins
+    assert "pixels.physical_size_x" in rec.unmapped["fairway.conflicts"]
+
+
+def test_unsupported_and_corrupt(tmp_path: Path, settings: Settings) -> None:
+    czi = tmp_path / "x.czi"
+    czi.write_bytes(b"ZISRAW")
+    with pytest.raises(UnsupportedFormatError, match="supported today"):
+        extract(_acq(czi, kind="unsupported"), settings)
+    bad = tmp_path / "bad.tif"
+    bad.write_bytes(b"II*\x00" + b"\xff" * 50)
+    with pytest.raises(CorruptInputError, match="bad.tif"):
+        extract(_acq(bad), settings)
+
+
+XXE = """<?xml version="1.0"?><!DOCTYPE OME [<!ENTITY xxe SYSTEM "file:///etc/passwd">]>
+<OME xmlns="http://www.openmicroscopy.org/Schemas/OME/2016-06"><Image ID="Image:0" Name="&xxe;">
+<Pixels ID="Pixels:0" DimensionOrder="XYZCT" Type="uint8" SizeX="8" SizeY="8" SizeZ="1" SizeC="1" SizeT="1">
+<Channel ID="Channel:0:0" SamplesPerPixel="1"/><TiffData/></Pixels></Image></OME>"""
+
+LAUGHS = (
+    '<?xml version="1.0"?><!DOCTYPE lolz [<!ENTITY lol0 "lol">'
+    + "".join(f'<!ENTITY lol{i} "{("&lol" + str(i - 1) + ";") * 10}">' for i in range(1, 10))
+    + ']><OME xmlns="http://www.openmicroscopy.org/Schemas/OME/2016-06">&lol9;</OME>'
+)
+
+
+@pytest.mark.parametrize("xml", [XXE, LAUGHS], ids=["xxe", "billion-laughs"])
+def test_hostile_ome_xml_is_refused_before_parsing(tmp_path: Path, settings: Settings, xml: str) -> None:
+    p = tmp_path / "evil.ome.tif"
+    tifffile.imwrite(p, np.zeros((8, 8), np.uint8), description=xml.encode(), metadata=None)
+    with pytest.raises(UnsafeInputError, match="DOCTYPE"):
+        extract(_acq(p), settings)
+
+
+def test_declared_size_cap(tmp_path: Path, settings: Settings) -> None:
+    p = make_plain_tiff(tmp_path / "x.tif")
+    small = settings.model_copy(update={"max_input_bytes": 100})
+    with pytest.raises(InputTooLargeError, match="declares"):
+        extract(_acq(p), small)
+
+
+@pytest.mark.parametrize("text", ["a/b: 1\n", "'..': 1\n", "x: {'a\\x00': 1}\n"])
+def test_sidecar_keys_cannot_be_paths(tmp_path: Path, text: str) -> None:
+    p = tmp_path / "fairway.yaml"
+    p.write_text(text)
+    with pytest.raises((UnsafeInputError, CorruptInputError)):
+        read_sidecar(p, max_bytes=10_000)
+
+
+def test_sidecar_size_cap(tmp_path: Path) -> None:
+    p = tmp_path / "fairway.yaml"
+    p.write_text("study:\n  title: " + "x" * 2000 + "\n")
+    with pytest.raises(InputTooLargeError):
+        read_sidecar(p, max_bytes=1000)
+
+
+@pytest.mark.parametrize("name", [
+    "ome-tiff/multi-channel-z-series.ome.tif",
+    "ome-tiff/4D-series.ome.tif",
+    "imagej-tiff/blobs.tif",
+    "imagej-tiff/derived_hyperstack_TZCYX_from_CD_czi.tif",
+    "plain-tiff/shapes_lzw_planar.tif",
+    "pyramidal-tiff/derived_pyramid_subifds_img2d.ome.tif",
+])
+def test_corpus_files(corpus: Path, settings: Settings, name: str) -> None:
+    rec = extract(_acq(corpus / name), settings)
+    assert rec.value("pixels.size_x") > 0
+    assert rec.ome_xml.lstrip().startswith("<")
