@@ -6,18 +6,23 @@ import hashlib
 import os
 from pathlib import Path
 
-__all__ = ["CHUNK", "fsync_dir", "fsync_tree", "sha256_file"]
+__all__ = ["CHUNK", "file_digest", "fsync_dir", "fsync_tree", "sha256_file"]
 
 CHUNK = 4 * 1024 * 1024
 
 
-def sha256_file(path: Path) -> str:
-    """Return the hex SHA-256 of a file, read in chunks (bounded memory)."""
-    digest = hashlib.sha256()
+def file_digest(path: Path, algorithm: str = "sha256") -> str:
+    """Return the hex digest of a file, read in chunks (bounded memory)."""
+    digest = hashlib.new(algorithm)
     with path.open("rb") as fh:
         while block := fh.read(CHUNK):
             digest.update(block)
     return digest.hexdigest()
+
+
+def sha256_file(path: Path) -> str:
+    """Return the hex SHA-256 of a file."""
+    return file_digest(path, "sha256")
 
 
 def fsync_dir(path: Path) -> None:

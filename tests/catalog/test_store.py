@@ -1,0 +1,86 @@
+"""The catalog on SQLite and on PostgreSQL: same tests, both engines."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from catalog import Catalog, ClaimOutcome
+from core.errors import CatalogError
+from core.records import Acquisition, SourceFile, State
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def catalog(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Catalog]:
+    url = f"sqlite:///{tmp_path / 'c.sqlite'}" if request.param == "sqlite" else request.getfixturevalue("postgres_url")
+    cat = Catalog.open(url)
+    try:
+        yield cat
+    finally:
+        cat.close()
+
+
+def _acq(fp: str = "a" * 64, source: str = "/in/x.tif") -> Acquisition:
+    f = SourceFile(path=Path(source), relpath="x.tif", size=10, mtime_ns=1, sha256="b" * 64)
+    return Acquisition(fingerprint=fp, source=Path(source), kind="tiff", files=(f,))
+
+
+def test_first_claim_owns_then_duplicates_are_deliveries(catalog: Catalog) -> None:
+    acq = _acq()
+    assert catalog.claim(acq, "w1").outcome is ClaimOutcome.NEW
+    assert catalog.claim(acq, "w2").outcome is ClaimOutcome.BUSY
+    catalog.finish(acq.id, "w1", State.ARCHIVED, fair_level="ngff", location="/a/fw",
+                   record={"fields": {}}, report={"findings": []})
+    again = catalog.claim(_acq(source="/elsewhere/copy.tif"), "w3")
+    assert again.outcome is ClaimOutcome.DONE and again.state is State.ARCHIVED
+    assert len(catalog.acquisitions()) == 1
+    assert [d.path for d in catalog.deliveries(acq.id)] == ["/in/x.tif", "/elsewhere/copy.tif"]
+    actions = [e.action for e in catalog.events(acq.id)]
+    assert actions == ["claimed", "archived", "delivery"]
+
+
+def test_stale_claim_is_retaken_once(catalog: Catalog) -> None:
+    acq = _acq()
+    catalog.claim(acq, "crashed")
+    retaken = catalog.claim(acq, "w2", timeout=timedelta(seconds=0))
+    assert retaken.outcome is ClaimOutcome.RETAKEN
+    # the crashed worker coming back cannot finish: its claim is fenced off
+    with pytest.raises(CatalogError, match="taken over"):
+        catalog.finish(acq.id, "crashed", State.ARCHIVED)
+    catalog.finish(acq.id, "w2", State.QUARANTINED, reason="CorruptInputError: x")
+    row = catalog.find(acq.dataset_id)
+    assert row is not None and row.state == "quarantined" and row.reason == "CorruptInputError: x"
+
+
+def test_find_by_dataset_id_or_fingerprint_prefix(catalog: Catalog) -> None:
+    acq = _acq(fp="c" * 64)
+    catalog.claim(acq, "w")
+    assert catalog.find(acq.dataset_id).id == acq.id  # type: ignore[union-attr]
+    assert catalog.find(acq.id).id == acq.id  # type: ignore[union-attr]
+    assert catalog.find("c" * 10).id == acq.id  # type: ignore[union-attr]
+    assert catalog.find("nothing") is None
+
+
+def test_hash_cache(catalog: Catalog) -> None:
+    f = SourceFile(path=Path("/in/x.tif"), relpath="x.tif", size=10, mtime_ns=5, sha256="d" * 64)
+    catalog.remember_hashes([f])
+    assert catalog.known_hash(Path("/in/x.tif"), 10, 5) == "d" * 64
+    assert catalog.known_hash(Path("/in/x.tif"), 10, 6) is None
+    catalog.remember_hashes([f.model_copy(update={"mtime_ns": 6, "sha256": "e" * 64})])
+    assert catalog.known_hash(Path("/in/x.tif"), 10, 6) == "e" * 64
+
+
+def test_finish_needs_a_terminal_state(catalog: Catalog) -> None:
+    acq = _acq()
+    catalog.claim(acq, "w")
+    with pytest.raises(ValueError, match="not terminal"):
+        catalog.finish(acq.id, "w", State.PROCESSING)
+
+
+def test_unreachable_database_is_a_clear_error() -> None:
+    with pytest.raises(CatalogError, match="FAIRWAY_DATABASE_URL") as info:
+        Catalog.open("postgresql+psycopg://user:canary@127.0.0.1:1/none")
+    assert "canary" not in str(info.value)

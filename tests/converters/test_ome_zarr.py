@@ -1,0 +1,126 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import ome_types
+import pytest
+import tifffile
+import zarr
+from ome_zarr.io import parse_url
+from ome_zarr.reader import Reader
+from ome_zarr_models.v05 import BioFormats2Raw, Image
+
+from converters import write_ome_zarr
+from converters.pyramid import downsample_2x, level_count
+from core.errors import CorruptInputError
+from core.settings import Settings
+from core.tiffio import open_tiff
+from metadata.tiff import describe_tiff
+from tests.factories import make_imagej, make_ome_tiff, make_plain_tiff
+
+
+def _convert(src: Path, dest: Path, settings: Settings) -> list:
+    with open_tiff(src, max_xml_bytes=10**7, max_input_bytes=10**10) as tif:
+        d = describe_tiff(tif, src)
+    return write_ome_zarr(src, "tiff", d.ome, d.ome_xml, dest, settings)
+
+
+def _read_level0(store: Path, image: str = "0") -> np.ndarray:
+    [node, *_] = list(Reader(parse_url(str(store / image)))())
+    return np.asarray(node.data[0])
+
+
+def test_ome_tiff_round_trip(tmp_path: Path, settings: Settings) -> None:
+    src = make_ome_tiff(tmp_path / "in.ome.tif", c=2, z=3, y=150, x=140)
+    store = tmp_path / "out.ome.zarr"
+    [img] = _convert(src, store, settings)
+    assert img.shape == (1, 2, 3, 150, 140)
+    # pixels identical to the source, read by ome-zarr-py
+    source = tifffile.imread(src).reshape(2, 3, 150, 140)
+    assert np.array_equal(_read_level0(store)[0], source)
+    # structure validates with ome-zarr-models (bioformats2raw layout + image)
+    root = zarr.open_group(str(store), mode="r")
+    BioFormats2Raw.from_zarr(root)
+    model = Image.from_zarr(root["0"])
+    ms = model.ome_attributes.multiscales[0]
+    assert [a.name for a in ms.axes] == ["t", "c", "z", "y", "x"]
+    assert {a.name: a.unit for a in ms.axes if a.type == "space"} == {
+        "z": "micrometer", "y": "micrometer", "x": "micrometer"}
+    scales = [d.coordinateTransformations[0].scale for d in ms.datasets]
+    assert len(scales) == level_count((150, 140), settings.chunk_yx) == 3
+    assert scales[0][2:] == pytest.approx([0.3, 0.108, 0.108])
+    assert scales[1][3:] == pytest.approx([0.216, 0.216])
+    assert root["0"]["1"].shape == (1, 2, 3, 75, 70)
+    omero = root["0"].attrs["ome"]["omero"]
+    assert [c["label"] for c in omero["channels"]] == ["EGFP", "mCherry"]
+    assert [c["color"] for c in omero["channels"]] == ["00FF00", "FF00FF"]
+    assert omero["channels"][0]["window"]["end"] == float(source[0].max())
+    assert omero["channels"][1]["window"]["start"] == float(source[1].min())
+    # the full OME-XML travels with the image, unchanged
+    xml = (store / "OME" / "METADATA.ome.xml").read_text()
+    with tifffile.TiffFile(src) as tif:
+        assert xml == tif.ome_metadata
+    assert ome_types.from_xml(xml).images[0].instrument_ref is not None
+
+
+def test_imagej_hyperstack_axes(tmp_path: Path, settings: Settings) -> None:
+    src = make_imagej(tmp_path / "s.tif")
+    store = tmp_path / "s.ome.zarr"
+    [img] = _convert(src, store, settings)
+    data = tifffile.imread(src)  # T Z C Y X
+    assert np.array_equal(_read_level0(store), data.transpose(0, 2, 1, 3, 4))
+    root = zarr.open_group(str(store), mode="r")
+    axes = root["0"].attrs["ome"]["multiscales"][0]["axes"]
+    assert axes[0] == {"name": "t", "type": "time", "unit": "second"}
+    assert img.scale == pytest.approx((10.0, 1.0, 1.5, 0.25, 0.25))
+
+
+def test_no_partial_output_on_failure(tmp_path: Path, settings: Settings) -> None:
+    good = make_plain_tiff(tmp_path / "good.tif", shape=(300, 300))
+    cut = tmp_path / "cut.tif"
+    cut.write_bytes(good.read_bytes()[:20_000])
+    dest = tmp_path / "out" / "cut.ome.zarr"
+    with pytest.raises(CorruptInputError, match="cut.tif"):
+        _convert(cut, dest, settings)
+    assert list(dest.parent.iterdir()) == []  # neither the final name nor a partial
+
+
+def test_metadata_that_disagrees_with_pixels_is_not_padded(tmp_path: Path, settings: Settings) -> None:
+    src = make_plain_tiff(tmp_path / "p.tif")
+    with open_tiff(src, max_xml_bytes=10**7, max_input_bytes=10**10) as tif:
+        d = describe_tiff(tif, src)
+    d.ome.images[0].pixels.size_z = 5
+    with pytest.raises(CorruptInputError, match="declares"):
+        write_ome_zarr(src, "tiff", d.ome, d.ome_xml, tmp_path / "o.ome.zarr", settings)
+    assert not (tmp_path / "o.ome.zarr").exists()
+
+
+def test_downsample_keeps_dtype_and_means() -> None:
+    import dask.array as da
+
+    a = da.from_array(np.array([[[[[0, 2, 4, 6], [2, 4, 6, 8]]]]], dtype=np.uint8), chunks=(1, 1, 1, 2, 2))
+    out = downsample_2x(a).compute()
+    assert out.dtype == np.uint8
+    assert out.tolist() == [[[[[2, 6]]]]]
+
+
+@pytest.mark.parametrize("name", [
+    "ome-tiff/multi-channel-z-series.ome.tif",
+    "ome-tiff/time-series.ome.tif",
+    "imagej-tiff/derived_hyperstack_TZCYX_from_CD_czi.tif",
+    "plain-tiff/shapes_lzw_planar.tif",
+    "plain-tiff/multipage_rgb.tif",
+])
+def test_corpus_conversion_keeps_pixels(corpus: Path, tmp_path: Path, settings: Settings, name: str) -> None:
+    src = corpus / name
+    store = tmp_path / "c.ome.zarr"
+    images = _convert(src, store, settings)
+    with tifffile.TiffFile(src) as tif:
+        series = tif.series[0]
+        source = series.asarray()
+        axes = series.axes
+    level0 = _read_level0(store)
+    assert level0.size == source.size
+    assert images[0].shape == level0.shape
+    assert np.array_equal(np.sort(level0, axis=None), np.sort(source, axis=None)), axes
