@@ -1,0 +1,105 @@
+"""Convert the same generated input with fairway and with ome-zarr-py, side by side.
+
+Run: ``python benchmarks/convert.py [--c 2 --z 32 --yx 1024]``. Prints wall time, peak RSS
+growth and the ratio fairway / peer. Both write NGFF 0.5 (zarr v3), the same number of pyramid
+levels, Blosc-zstd level 5 with shuffle, and the same chunk size. Issue 3 extends this to the
+full peer set (ngff-zarr, bioio-ome-zarr) at 2 GiB.
+"""
+
+from __future__ import annotations
+
+import argparse
+import multiprocessing
+import os
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import tifffile
+import zarr
+
+from converters import write_ome_zarr
+from converters.pyramid import level_count
+from core.settings import load_settings
+from core.tiffio import open_tiff
+from ingest.samples import blobs
+from metadata.tiff import describe_tiff
+
+
+def _measure(fn: object, out: Path) -> tuple[float, float]:
+    """Run ``fn(out)`` in a child process; return (seconds, peak RSS MiB of that child)."""
+    ctx = multiprocessing.get_context("fork")
+    proc = ctx.Process(target=fn, args=(out,))
+    t0 = time.perf_counter()
+    proc.start()
+    _pid, status, usage = os.wait4(proc.pid, 0)
+    seconds = time.perf_counter() - t0
+    if status != 0:
+        raise SystemExit(f"{out.name}: converter failed with status {status}")
+    return seconds, usage.ru_maxrss / 1024
+
+
+def make_input(path: Path, c: int, z: int, yx: int) -> None:
+    data = np.stack([blobs((z, yx, yx), n=60, sigma=12.0, seed=k) for k in range(c)], axis=1)
+    tifffile.imwrite(path, data, imagej=True, metadata={"axes": "ZCYX"})
+
+
+def run_fairway(src: Path, out: Path, chunk: int) -> None:
+    settings = load_settings(out.parent / "home", chunk_yx=chunk, workers=2)
+    with open_tiff(src, max_xml_bytes=10**8, max_input_bytes=10**12) as tif:
+        d = describe_tiff(tif, src)
+    write_ome_zarr(src, "tiff", d.ome, d.ome_xml, out, settings)
+
+
+def run_ome_zarr_py(src: Path, out: Path, chunk: int, levels: int) -> None:
+    import dask.array as da
+    from ome_zarr.format import FormatV05
+    from ome_zarr.scale import Methods
+    from ome_zarr.writer import write_image
+    from zarr.codecs import BloscCodec
+
+    with tifffile.TiffFile(src) as tif:
+        arr = da.from_zarr(zarr.open_array(tif.series[0].aszarr(), mode="r")).transpose(1, 0, 2, 3)
+        root = zarr.open_group(str(out), mode="w", zarr_format=3)
+        write_image(
+            arr.rechunk((1, 1, chunk, chunk)), root, axes="czyx", fmt=FormatV05(),
+            scale_factors=[2**i for i in range(1, levels)], method=Methods.LOCAL_MEAN,
+            storage_options={"chunks": (1, 1, chunk, chunk),
+                             "compressors": BloscCodec(cname="zstd", clevel=5, shuffle="shuffle")},
+        )
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--c", type=int, default=2)
+    ap.add_argument("--z", type=int, default=32)
+    ap.add_argument("--yx", type=int, default=1024)
+    ap.add_argument("--chunk", type=int, default=512)
+    args = ap.parse_args()
+    work = Path(tempfile.mkdtemp(prefix="fairway-bench-"))
+    try:
+        src = work / "input.tif"
+        make_input(src, args.c, args.z, args.yx)
+        gib = src.stat().st_size / 1024**3
+        levels = level_count((args.yx, args.yx), args.chunk)
+        print(f"input: C={args.c} Z={args.z} {args.yx}x{args.yx} uint16, {gib:.2f} GiB, {levels} levels")
+        results = {}
+        for name, fn in (
+            ("fairway", lambda out: run_fairway(src, out, args.chunk)),
+            ("ome-zarr-py", lambda out: run_ome_zarr_py(src, out, args.chunk, levels)),
+        ):
+            seconds, rss = _measure(fn, work / f"{name}.ome.zarr")
+            results[name] = seconds
+            results[f"{name}-rss"] = rss
+            print(f"{name:12s} {seconds:7.2f} s  {gib / seconds * 1024:8.1f} MiB/s  "
+                  f"peak RSS {rss:7.1f} MiB")
+        print(f"ratio fairway / ome-zarr-py: time {results['fairway'] / results['ome-zarr-py']:.2f}, "
+              f"peak RSS {results['fairway-rss'] / results['ome-zarr-py-rss']:.2f}")
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

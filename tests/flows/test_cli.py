@@ -1,0 +1,81 @@
+"""The CLI contract: commands, --json shapes and exit codes."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from flows.cli import app
+from tests.factories import make_ome_tiff, make_plain_tiff, age
+
+pytestmark = pytest.mark.usefixtures("prefect_harness")
+
+runner = CliRunner()
+
+
+@pytest.fixture(scope="module")
+def home(prefect_harness: None, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("cli")
+    inbox = root / "inbox"
+    make_ome_tiff(inbox / "a.ome.tif")
+    make_plain_tiff(inbox / "b.tif")
+    (inbox / "c.tif").write_bytes(b"II*\x00garbage")
+    age(inbox)
+    result = runner.invoke(app, ["--home", str(root / "home"), "ingest", str(inbox),
+                                 "--quiet-seconds", "1", "--json"])
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout)
+    assert sorted(o["outcome"] for o in summary["outcomes"]) == ["archived", "archived", "quarantined"]
+    return root / "home"
+
+
+def _json(args: list[str]) -> object:
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    return json.loads(result.stdout)
+
+
+def test_status_json(home: Path) -> None:
+    rows = _json(["--home", str(home), "status", "--json"])
+    assert isinstance(rows, list) and len(rows) == 3
+    for row in rows:
+        assert {"id", "state", "source", "dataset"} <= set(row)
+        assert row["state"] in {"archived", "quarantined", "rejected"}
+
+
+def test_show_and_gaps_json(home: Path) -> None:
+    rows = _json(["--home", str(home), "status", "--json", "--state", "archived"])
+    dataset = next(r["dataset"] for r in rows if r["source"].endswith("b.tif"))
+    view = _json(["--home", str(home), "show", dataset, "--json"])
+    assert view["dataset"] == dataset
+    assert {"record", "validation", "files", "events", "deliveries"} <= set(view)
+    assert any(f["path"].endswith("METADATA.ome.xml") for f in view["files"])
+    assert [e["step"] for e in view["events"]][:5] == ["ingest", "extract", "convert", "validate", "archive"]
+    gaps = _json(["--home", str(home), "gaps", dataset, "--json"])
+    assert gaps and {"path", "module", "level", "severity", "message", "fix_hint"} <= set(gaps[0])
+    assert any(g["path"] == "study.title" for g in gaps)
+
+
+def test_verify_exit_codes(home: Path) -> None:
+    result = runner.invoke(app, ["--home", str(home), "verify"])
+    assert result.exit_code == 0, result.output
+    rows = _json(["--home", str(home), "status", "--json", "--state", "archived"])
+    victim = Path(rows[0]["location"]) / "data" / "metadata" / "record.json"
+    original = victim.read_bytes()
+    victim.write_bytes(original.replace(b"{", b"[", 1))
+    try:
+        bad = runner.invoke(app, ["--home", str(home), "verify", rows[0]["dataset"], "--json"])
+        assert bad.exit_code == 1
+        [res] = json.loads(bad.stdout)
+        assert not res["ok"] and "record.json" in res["findings"][0]["path"]
+    finally:
+        victim.write_bytes(original)
+
+
+def test_unknown_dataset_is_a_clear_error(home: Path) -> None:
+    result = runner.invoke(app, ["--home", str(home), "show", "fw-nope"])
+    assert result.exit_code == 2
+    assert "no such dataset" in result.output

@@ -1,0 +1,171 @@
+"""The real flow, end to end, on generated data and on corpus files, with the invariants:
+sources unchanged, no partial output visible, one terminal state and one archived object per
+acquisition, no duplicate dataset on re-delivery."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import bagit
+import numpy as np
+import pytest
+import tifffile
+import zarr
+from ome_zarr.io import parse_url
+from ome_zarr.reader import Reader
+from ome_zarr_models.v05 import BioFormats2Raw
+
+from catalog import Catalog
+from core.settings import Settings, load_settings
+from flows.ingest import IngestSummary, run_ingest
+from ingest.samples import SlowWriter, ome_tiff_bytes
+from tests.factories import age, make_inbox, tree_snapshot
+
+pytestmark = pytest.mark.usefixtures("prefect_harness")
+
+
+@dataclass
+class Ingested:
+    settings: Settings
+    inbox: Path
+    files: dict[str, Path]
+    before: dict[str, tuple[int, int, str]]
+    summary: IngestSummary
+
+
+@pytest.fixture(scope="module")
+def ingested(prefect_harness: None, tmp_path_factory: pytest.TempPathFactory) -> Ingested:
+    root = tmp_path_factory.mktemp("e2e")
+    inbox = root / "inbox"
+    files = make_inbox(inbox)
+    before = tree_snapshot(inbox)
+    settings = load_settings(root / "home", quiet_seconds=1, chunk_yx=64)
+    summary = run_ingest([inbox], settings)
+    return Ingested(settings, inbox, files, before, summary)
+
+
+def _rows(settings: Settings) -> list:
+    cat = Catalog.open(settings.catalog_url)
+    try:
+        return cat.acquisitions()
+    finally:
+        cat.close()
+
+
+def _by_source(summary: IngestSummary) -> dict[str, str]:
+    return {Path(o.source).name: o.outcome for o in summary.outcomes}
+
+
+def _visible_archive(settings: Settings) -> list[str]:
+    return sorted(p.name for p in settings.archive_root.iterdir() if not p.name.startswith("."))
+
+
+def test_every_acquisition_reaches_its_terminal_state(ingested: Ingested) -> None:
+    assert _by_source(ingested.summary) == {
+        "cells.ome.tif": "archived", "plain.tif": "archived", "stack.tif": "archived",
+        "cut.tif": "quarantined", "scan.czi": "rejected",
+    }
+    rows = {Path(r.source).name: r for r in _rows(ingested.settings)}
+    assert {n: r.state for n, r in rows.items()} == _by_source(ingested.summary)
+    assert "CorruptInputError" in rows["cut.tif"].reason and "cut.tif" in rows["cut.tif"].reason
+    assert "UnsupportedFormatError" in rows["scan.czi"].reason
+    assert rows["cells.ome.tif"].fair_level == "rembi+nbo-tier1"
+    assert rows["plain.tif"].fair_level == "ngff"
+
+
+def test_sources_are_untouched(ingested: Ingested) -> None:
+    assert tree_snapshot(ingested.inbox) == ingested.before
+
+
+def test_no_partial_output_and_one_bag_per_dataset(ingested: Ingested) -> None:
+    s = ingested.settings
+    archived = [r for r in _rows(s) if r.state == "archived"]
+    assert _visible_archive(s) == sorted(r.dataset for r in archived)
+    assert list((s.archive_root / ".staging").iterdir()) == []
+    assert not s.staging_root.exists() or list(s.staging_root.iterdir()) == []
+    for r in archived:
+        bagit.Bag(r.location).validate()
+
+
+def test_archived_ome_zarr_is_valid_and_has_the_source_pixels(ingested: Ingested) -> None:
+    row = next(r for r in _rows(ingested.settings) if r.source.endswith("cells.ome.tif"))
+    store = Path(row.location) / "data" / f"{row.dataset}.ome.zarr"
+    BioFormats2Raw.from_zarr(zarr.open_group(str(store), mode="r"))
+    [node, *_] = list(Reader(parse_url(str(store / "0")))())
+    level0 = np.asarray(node.data[0])
+    source = tifffile.imread(ingested.files["ome"])
+    assert np.array_equal(level0[0], source.reshape(level0.shape[1:]))
+    assert (store / "OME" / "METADATA.ome.xml").is_file()
+
+
+def test_redelivery_and_copies_create_no_second_dataset(ingested: Ingested, tmp_path: Path) -> None:
+    s = ingested.settings
+    before = _visible_archive(s)
+    again = run_ingest([ingested.inbox], s)
+    assert set(_by_source(again).values()) == {"duplicate"}
+    copy = tmp_path / "renamed-inbox"
+    shutil.copytree(ingested.inbox, copy)
+    for p in copy.rglob("*.tif"):
+        p.rename(p.with_name("copy_of_" + p.name))
+    age(copy)
+    third = run_ingest([copy], s)
+    assert set(_by_source(third).values()) == {"duplicate"}
+    assert _visible_archive(s) == before
+    assert len(_rows(s)) == 5
+
+
+def test_file_being_written_is_not_picked_up(prefect_harness: None, tmp_path: Path) -> None:
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    settings = load_settings(tmp_path / "home", quiet_seconds=1.0, chunk_yx=64)
+    writer = SlowWriter(inbox / "live.ome.tif", ome_tiff_bytes(z=2, y=64, x=64), pause=0.1).start()
+    try:
+        time.sleep(1.5)
+        first = run_ingest([inbox], settings)
+    finally:
+        writer.finish()
+    assert _by_source(first) == {"live.ome.tif": "pending"}
+    assert _rows(settings) == []
+    age(inbox)
+    second = run_ingest([inbox], settings)
+    assert _by_source(second) == {"live.ome.tif": "archived"}
+
+
+CORPUS_FILES = [
+    "ome-tiff/multi-channel-z-series.ome.tif",
+    "ome-tiff/time-series.ome.tif",
+    "imagej-tiff/blobs.tif",
+    "plain-tiff/shapes_lzw_tiled.tif",
+    "pyramidal-tiff/openslide_small.svs",
+    "other-vendor/toxo.dv",
+]
+
+
+def test_corpus_files_end_to_end(prefect_harness: None, corpus: Path, tmp_path: Path) -> None:
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    for name in CORPUS_FILES:
+        shutil.copy(corpus / name, inbox / Path(name).name)
+    malformed = sorted(p for p in (corpus / "malformed" / "tiff").glob("*") if p.is_file())[:3]
+    for p in malformed:
+        shutil.copy(p, inbox / f"malformed_{p.name}")
+    age(inbox)
+    before = tree_snapshot(inbox)
+    settings = load_settings(tmp_path / "home", quiet_seconds=1, chunk_yx=128)
+    summary = run_ingest([inbox], settings)
+    outcomes = _by_source(summary)
+    assert summary.internal_errors == 0, [o.reason for o in summary.outcomes if o.outcome == "failed"]
+    for name in CORPUS_FILES[:4]:
+        assert outcomes[Path(name).name] == "archived", name
+    assert outcomes["toxo.dv"] == "rejected"
+    assert outcomes["openslide_small.svs"] == "rejected"
+    for o in summary.outcomes:
+        assert o.outcome in {"archived", "quarantined", "rejected"}, o
+        if o.outcome != "archived":
+            assert o.reason and Path(o.source).name in o.reason
+    assert tree_snapshot(inbox) == before
+    assert os.listdir(settings.archive_root / ".staging") == []
