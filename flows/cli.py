@@ -109,7 +109,7 @@ def ingest(
     as_json: JsonOpt = False,
 ) -> None:
     """Process every complete acquisition under SOURCES once, and wait for the end."""
-    from flows.ingest import run_ingest
+    from flows.ingestion import run_ingest
 
     try:
         settings = _settings(ctx, quiet_seconds=quiet_seconds, sentinel=sentinel)
@@ -138,7 +138,7 @@ def watch(
     """Keep watching SOURCES: serve the ingest flow on an interval (single machine)."""
     from datetime import timedelta
 
-    from flows.ingest import ingest_flow
+    from flows.ingestion import ingest_flow
 
     settings = _settings(ctx)
     options = settings.public_dict()

@@ -21,7 +21,7 @@ from ome_zarr_models.v05 import BioFormats2Raw
 
 from catalog import Catalog
 from core.settings import Settings, load_settings
-from flows.ingest import IngestSummary, run_ingest
+from flows.ingestion import IngestSummary, run_ingest
 from ingest.samples import SlowWriter, ome_tiff_bytes
 from tests.factories import age, make_inbox, tree_snapshot
 
