@@ -14,6 +14,7 @@ import os
 import shutil
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -28,12 +29,13 @@ from ingest.samples import blobs
 from metadata.tiff import describe_tiff
 
 
-def _measure(fn: object, out: Path) -> tuple[float, float]:
+def _measure(fn: Callable[[Path], None], out: Path) -> tuple[float, float]:
     """Run ``fn(out)`` in a child process; return (seconds, peak RSS MiB of that child)."""
     ctx = multiprocessing.get_context("fork")
     proc = ctx.Process(target=fn, args=(out,))
     t0 = time.perf_counter()
     proc.start()
+    assert proc.pid is not None
     _pid, status, usage = os.wait4(proc.pid, 0)
     seconds = time.perf_counter() - t0
     if status != 0:
@@ -61,13 +63,20 @@ def run_ome_zarr_py(src: Path, out: Path, chunk: int, levels: int) -> None:
     from zarr.codecs import BloscCodec
 
     with tifffile.TiffFile(src) as tif:
-        arr = da.from_zarr(zarr.open_array(tif.series[0].aszarr(), mode="r")).transpose(1, 0, 2, 3)
+        source = zarr.open_array(tif.series[0].aszarr(), mode="r")
+        arr = da.from_zarr(source).transpose(1, 0, 2, 3)  # type: ignore[no-untyped-call]
         root = zarr.open_group(str(out), mode="w", zarr_format=3)
         write_image(
-            arr.rechunk((1, 1, chunk, chunk)), root, axes="czyx", fmt=FormatV05(),
-            scale_factors=[2**i for i in range(1, levels)], method=Methods.LOCAL_MEAN,
-            storage_options={"chunks": (1, 1, chunk, chunk),
-                             "compressors": BloscCodec(cname="zstd", clevel=5, shuffle="shuffle")},
+            arr.rechunk((1, 1, chunk, chunk)),
+            root,
+            axes="czyx",
+            fmt=FormatV05(),
+            scale_factors=[2**i for i in range(1, levels)],
+            method=Methods.LOCAL_MEAN,
+            storage_options={
+                "chunks": (1, 1, chunk, chunk),
+                "compressors": BloscCodec(cname="zstd", clevel=5, shuffle="shuffle"),
+            },
         )
 
 
@@ -84,7 +93,10 @@ def main() -> None:
         make_input(src, args.c, args.z, args.yx)
         gib = src.stat().st_size / 1024**3
         levels = level_count((args.yx, args.yx), args.chunk)
-        print(f"input: C={args.c} Z={args.z} {args.yx}x{args.yx} uint16, {gib:.2f} GiB, {levels} levels")
+        print(
+            f"input: C={args.c} Z={args.z} {args.yx}x{args.yx} uint16, {gib:.2f} GiB, "
+            f"{levels} levels"
+        )
         results = {}
         for name, fn in (
             ("fairway", lambda out: run_fairway(src, out, args.chunk)),
@@ -93,10 +105,14 @@ def main() -> None:
             seconds, rss = _measure(fn, work / f"{name}.ome.zarr")
             results[name] = seconds
             results[f"{name}-rss"] = rss
-            print(f"{name:12s} {seconds:7.2f} s  {gib / seconds * 1024:8.1f} MiB/s  "
-                  f"peak RSS {rss:7.1f} MiB")
-        print(f"ratio fairway / ome-zarr-py: time {results['fairway'] / results['ome-zarr-py']:.2f}, "
-              f"peak RSS {results['fairway-rss'] / results['ome-zarr-py-rss']:.2f}")
+            print(
+                f"{name:12s} {seconds:7.2f} s  {gib / seconds * 1024:8.1f} MiB/s  "
+                f"peak RSS {rss:7.1f} MiB"
+            )
+        print(
+            f"ratio fairway / ome-zarr-py: time {results['fairway'] / results['ome-zarr-py']:.2f}, "
+            f"peak RSS {results['fairway-rss'] / results['ome-zarr-py-rss']:.2f}"
+        )
     finally:
         shutil.rmtree(work, ignore_errors=True)
 

@@ -44,7 +44,7 @@ def worker_id() -> str:
     return f"{socket.gethostname()[:40]}:{uuid.uuid4().hex[:12]}"
 
 
-class ClaimOutcome(str, enum.Enum):
+class ClaimOutcome(enum.StrEnum):
     """What :meth:`Catalog.claim` decided."""
 
     NEW = "new"  # first sighting: this worker processes it
@@ -135,19 +135,38 @@ class Catalog:
         now = utcnow()
         try:
             with self.session() as s:
-                s.add(AcquisitionRow(
-                    id=acq.id, fingerprint=acq.fingerprint, dataset=acq.dataset_id,
-                    state=State.PROCESSING.value, source=str(acq.source), kind=acq.kind,
-                    claimed_by=worker, claimed_at=now, created_at=now, updated_at=now,
-                ))
+                s.add(
+                    AcquisitionRow(
+                        id=acq.id,
+                        fingerprint=acq.fingerprint,
+                        dataset=acq.dataset_id,
+                        state=State.PROCESSING.value,
+                        source=str(acq.source),
+                        kind=acq.kind,
+                        claimed_by=worker,
+                        claimed_at=now,
+                        created_at=now,
+                        updated_at=now,
+                    )
+                )
                 s.add(DeliveryRow(acquisition_id=acq.id, path=str(acq.source), seen_at=now))
-                s.add(EventRow(acquisition_id=acq.id, at=now, actor=worker, step="ingest",
-                               action="claimed", detail={"source": str(acq.source)}))
+                s.add(
+                    EventRow(
+                        acquisition_id=acq.id,
+                        at=now,
+                        actor=worker,
+                        step="ingest",
+                        action="claimed",
+                        detail={"source": str(acq.source)},
+                    )
+                )
             return ClaimResult(ClaimOutcome.NEW, State.PROCESSING, acq.dataset_id)
         except IntegrityError:
             pass
         with self.session() as s:
-            row = s.scalars(select(AcquisitionRow).where(AcquisitionRow.fingerprint == acq.fingerprint)).one()
+            row = s.scalars(
+                select(AcquisitionRow).where(AcquisitionRow.fingerprint == acq.fingerprint)
+            ).one()
             self._add_delivery(s, row.id, acq.source, now)
             state = State(row.state)
             if state.terminal:
@@ -158,26 +177,48 @@ class Catalog:
             if claimed_at is not None and now - claimed_at < timeout:
                 return ClaimResult(ClaimOutcome.BUSY, state, row.dataset)
             previous = row.claimed_by
-            taken = s.execute(
+            taken = s.execute(  # type: ignore[attr-defined]
                 update(AcquisitionRow)
-                .where(AcquisitionRow.id == row.id, AcquisitionRow.claimed_by == previous,
-                       AcquisitionRow.state == State.PROCESSING.value)
+                .where(
+                    AcquisitionRow.id == row.id,
+                    AcquisitionRow.claimed_by == previous,
+                    AcquisitionRow.state == State.PROCESSING.value,
+                )
                 .values(claimed_by=worker, claimed_at=now, updated_at=now)
             ).rowcount
             if taken != 1:
                 return ClaimResult(ClaimOutcome.BUSY, state, row.dataset)
-            s.add(EventRow(acquisition_id=row.id, at=now, actor=worker, step="ingest",
-                           action="retaken", detail={"previous_worker": previous}))
+            s.add(
+                EventRow(
+                    acquisition_id=row.id,
+                    at=now,
+                    actor=worker,
+                    step="ingest",
+                    action="retaken",
+                    detail={"previous_worker": previous},
+                )
+            )
             return ClaimResult(ClaimOutcome.RETAKEN, state, row.dataset)
 
     @staticmethod
     def _add_delivery(s: Session, acq_id: str, path: Path, now: datetime) -> None:
-        exists = s.scalar(select(DeliveryRow.id).where(
-            DeliveryRow.acquisition_id == acq_id, DeliveryRow.path == str(path)))
+        exists = s.scalar(
+            select(DeliveryRow.id).where(
+                DeliveryRow.acquisition_id == acq_id, DeliveryRow.path == str(path)
+            )
+        )
         if exists is None:
             s.add(DeliveryRow(acquisition_id=acq_id, path=str(path), seen_at=now))
-            s.add(EventRow(acquisition_id=acq_id, at=now, actor="scanner", step="ingest",
-                           action="delivery", detail={"source": str(path)}))
+            s.add(
+                EventRow(
+                    acquisition_id=acq_id,
+                    at=now,
+                    actor="scanner",
+                    step="ingest",
+                    action="delivery",
+                    detail={"source": str(path)},
+                )
+            )
 
     def finish(
         self,
@@ -202,27 +243,55 @@ class Catalog:
             raise ValueError(f"{state} is not terminal")
         now = utcnow()
         with self.session() as s:
-            changed = s.execute(
+            changed = s.execute(  # type: ignore[attr-defined]
                 update(AcquisitionRow)
-                .where(AcquisitionRow.id == acq_id, AcquisitionRow.claimed_by == worker,
-                       AcquisitionRow.state == State.PROCESSING.value)
-                .values(state=state.value, reason=reason, record=record, report=report,
-                        fair_level=fair_level, location=location, updated_at=now)
+                .where(
+                    AcquisitionRow.id == acq_id,
+                    AcquisitionRow.claimed_by == worker,
+                    AcquisitionRow.state == State.PROCESSING.value,
+                )
+                .values(
+                    state=state.value,
+                    reason=reason,
+                    record=record,
+                    report=report,
+                    fair_level=fair_level,
+                    location=location,
+                    updated_at=now,
+                )
             ).rowcount
             if changed != 1:
                 raise CatalogError(
                     "the claim on this acquisition was taken over by another worker",
-                    where=acq_id, hint="nothing to do: the other worker finishes it",
+                    where=acq_id,
+                    hint="nothing to do: the other worker finishes it",
                 )
-            s.add(EventRow(acquisition_id=acq_id, at=now, actor=worker, step="ingest",
-                           action=state.value, detail={"reason": reason} if reason else None))
+            s.add(
+                EventRow(
+                    acquisition_id=acq_id,
+                    at=now,
+                    actor=worker,
+                    step="ingest",
+                    action=state.value,
+                    detail={"reason": reason} if reason else None,
+                )
+            )
 
-    def event(self, acq_id: str, actor: str, step: str, action: str,
-              detail: dict[str, Any] | None = None) -> None:
+    def event(
+        self, acq_id: str, actor: str, step: str, action: str, detail: dict[str, Any] | None = None
+    ) -> None:
         """Append an audit event."""
         with self.session() as s:
-            s.add(EventRow(acquisition_id=acq_id, at=utcnow(), actor=actor, step=step,
-                           action=action, detail=detail))
+            s.add(
+                EventRow(
+                    acquisition_id=acq_id,
+                    at=utcnow(),
+                    actor=actor,
+                    step=step,
+                    action=action,
+                    detail=detail,
+                )
+            )
 
     # -- hash cache --------------------------------------------------------------------------
 
@@ -238,7 +307,9 @@ class Catalog:
         """Store the hashes of files just read."""
         with self.session() as s:
             for f in files:
-                s.merge(FileHashRow(path=str(f.path), size=f.size, mtime_ns=f.mtime_ns, sha256=f.sha256))
+                s.merge(
+                    FileHashRow(path=str(f.path), size=f.size, mtime_ns=f.mtime_ns, sha256=f.sha256)
+                )
 
     # -- queries -----------------------------------------------------------------------------
 
@@ -258,8 +329,11 @@ class Catalog:
                 if row is not None:
                     return row
             if len(key) >= 8:
-                rows = list(s.scalars(select(AcquisitionRow).where(
-                    AcquisitionRow.fingerprint.startswith(key))).all())
+                rows = list(
+                    s.scalars(
+                        select(AcquisitionRow).where(AcquisitionRow.fingerprint.startswith(key))
+                    ).all()
+                )
                 if len(rows) == 1:
                     return rows[0]
             return None
@@ -267,11 +341,19 @@ class Catalog:
     def events(self, acq_id: str) -> list[EventRow]:
         """Audit events of one acquisition, oldest first."""
         with self.session() as s:
-            return list(s.scalars(select(EventRow).where(EventRow.acquisition_id == acq_id)
-                                  .order_by(EventRow.id)))
+            return list(
+                s.scalars(
+                    select(EventRow).where(EventRow.acquisition_id == acq_id).order_by(EventRow.id)
+                )
+            )
 
     def deliveries(self, acq_id: str) -> list[DeliveryRow]:
         """Every path this acquisition was delivered under."""
         with self.session() as s:
-            return list(s.scalars(select(DeliveryRow).where(DeliveryRow.acquisition_id == acq_id)
-                                  .order_by(DeliveryRow.id)))
+            return list(
+                s.scalars(
+                    select(DeliveryRow)
+                    .where(DeliveryRow.acquisition_id == acq_id)
+                    .order_by(DeliveryRow.id)
+                )
+            )

@@ -21,10 +21,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import dask
 import dask.array as da
 import numpy as np
 import zarr
+from dask.base import compute
 from dask.callbacks import Callback
 from ome_types import OME
 from ome_types.model import Image
@@ -43,13 +43,25 @@ __all__ = ["ZarrOptions", "length_unit_name", "write_ome_zarr"]
 log = logging.getLogger(__name__)
 
 _LENGTH_UNITS = {
-    "Å": "angstrom", "pm": "picometer", "nm": "nanometer", "µm": "micrometer",
-    "mm": "millimeter", "cm": "centimeter", "m": "meter", "km": "kilometer",
-    "in": "inch", "ft": "foot",
+    "Å": "angstrom",
+    "pm": "picometer",
+    "nm": "nanometer",
+    "µm": "micrometer",
+    "mm": "millimeter",
+    "cm": "centimeter",
+    "m": "meter",
+    "km": "kilometer",
+    "in": "inch",
+    "ft": "foot",
 }
 _TIME_UNITS = {
-    "s": "second", "ms": "millisecond", "µs": "microsecond", "ns": "nanosecond",
-    "min": "minute", "h": "hour", "d": "day",
+    "s": "second",
+    "ms": "millisecond",
+    "µs": "microsecond",
+    "ns": "nanosecond",
+    "min": "minute",
+    "h": "hour",
+    "d": "day",
 }
 _DEFAULT_COLORS = ("00FF00", "FF00FF", "00FFFF", "FF0000", "0000FF", "FFFF00")
 
@@ -73,7 +85,7 @@ class ZarrOptions:
         return cls(chunk_yx=settings.chunk_yx, workers=settings.workers)
 
 
-class _DaskProgress(Callback):  # type: ignore[misc]
+class _DaskProgress(Callback):
     def __init__(self, progress: ProgressCallback, label: str) -> None:
         super().__init__()
         self._progress = progress
@@ -97,7 +109,9 @@ def _axes(image: Image) -> tuple[list[dict[str, str]], list[float]]:
         name = length_unit_name(getattr(symbol, "value", symbol)) if value else None
         return {"unit": name} if name else {}
 
-    t_unit = _TIME_UNITS.get(getattr(px.time_increment_unit, "value", "")) if px.time_increment else None
+    t_unit = (
+        _TIME_UNITS.get(getattr(px.time_increment_unit, "value", "")) if px.time_increment else None
+    )
     axes = [
         {"name": "t", "type": "time", **({"unit": t_unit} if t_unit else {})},
         {"name": "c", "type": "channel"},
@@ -127,22 +141,26 @@ def _omero(image: Image, mins: np.ndarray, maxs: np.ndarray, dtype: np.dtype) ->
         ch = image.pixels.channels[k] if k < len(image.pixels.channels) else None
         color = None
         if ch is not None and ch.color is not None:
-            r, g, b = ch.color.as_rgb_tuple(alpha=False)
+            r, g, b = ch.color.as_rgb_tuple(alpha=False)[:3]
             color = f"{r:02X}{g:02X}{b:02X}"
         if color is None:
             color = "FFFFFF" if n == 1 else _DEFAULT_COLORS[k % len(_DEFAULT_COLORS)]
-        channels.append({
-            "label": (ch.name if ch is not None and ch.name else f"Channel {k}"),
-            "color": color,
-            "active": True,
-            "coefficient": 1.0,
-            "family": "linear",
-            "inverted": False,
-            "window": {
-                "min": lo, "max": hi,
-                "start": float(mins[k]), "end": float(maxs[k]),
-            },
-        })
+        channels.append(
+            {
+                "label": (ch.name if ch is not None and ch.name else f"Channel {k}"),
+                "color": color,
+                "active": True,
+                "coefficient": 1.0,
+                "family": "linear",
+                "inverted": False,
+                "window": {
+                    "min": lo,
+                    "max": hi,
+                    "start": float(mins[k]),
+                    "end": float(maxs[k]),
+                },
+            }
+        )
     return {"channels": channels, "rdefs": {"model": "color" if n > 1 else "greyscale"}}
 
 
@@ -168,7 +186,7 @@ def _write_image(
     img = group.create_group(name)
     compressor = BloscCodec(cname="zstd", clevel=options.clevel, shuffle="shuffle")
 
-    def create(path: str, arr: da.Array) -> zarr.Array:
+    def create(path: str, arr: da.Array) -> zarr.Array[Any]:
         return img.create_array(
             path,
             shape=arr.shape,
@@ -181,38 +199,47 @@ def _write_image(
 
     # level 0: one pass over the source computes the store and the channel windows together
     base = create("0", data)
-    store0 = da.store(data, base, lock=False, compute=False)
+    store0 = da.store(data, base, lock=False, compute=False)  # type: ignore[arg-type]
     mins = data.min(axis=(0, 2, 3, 4))
     maxs = data.max(axis=(0, 2, 3, 4))
     with _DaskProgress(progress, f"{name}: level 0"):
-        _, mins_v, maxs_v = dask.compute(
+        _, mins_v, maxs_v = compute(
             store0, mins, maxs, scheduler="threads", num_workers=options.workers
         )
     datasets = [{"path": "0", "coordinateTransformations": [{"type": "scale", "scale": scale}]}]
-    previous: zarr.Array = base
+    previous: zarr.Array[Any] = base
     for level in range(1, levels):
         src = da.from_zarr(previous)
         smaller = downsample_2x(src)
         target = create(str(level), smaller)
         with _DaskProgress(progress, f"{name}: level {level}"):
-            da.store(smaller, target, lock=False, scheduler="threads", num_workers=options.workers)
+            da.store(
+                smaller,
+                target,  # type: ignore[arg-type]
+                lock=False,
+                scheduler="threads",
+                num_workers=options.workers,
+            )
         factor = 2.0**level
         lscale = [*scale[:3], scale[3] * factor, scale[4] * factor]
         datasets.append(
             {"path": str(level), "coordinateTransformations": [{"type": "scale", "scale": lscale}]}
         )
         previous = target
-    img.attrs["ome"] = {
+    ome_attrs: dict[str, Any] = {
         "version": "0.5",
-        "multiscales": [{
-            "name": image.name or name,
-            "axes": axes,
-            "datasets": datasets,
-            "type": "mean",
-            "metadata": {"method": "2x2 mean in y and x", "library": "fairway"},
-        }],
+        "multiscales": [
+            {
+                "name": image.name or name,
+                "axes": axes,
+                "datasets": datasets,
+                "type": "mean",
+                "metadata": {"method": "2x2 mean in y and x", "library": "fairway"},
+            }
+        ],
         "omero": _omero(image, np.asarray(mins_v), np.asarray(maxs_v), data.dtype),
     }
+    img.attrs["ome"] = ome_attrs
     return ConvertedImage(
         path=name,
         shape=tuple(int(n) for n in data.shape),
@@ -283,7 +310,9 @@ def write_ome_zarr(
     except OSError as exc:
         shutil.rmtree(partial, ignore_errors=True)
         raise ConversionError(
-            f"writing the OME-Zarr failed: {exc}", where=dest, hint="check free space and permissions"
+            f"writing the OME-Zarr failed: {exc}",
+            where=dest,
+            hint="check free space and permissions",
         ) from exc
     except BaseException:
         shutil.rmtree(partial, ignore_errors=True)

@@ -22,13 +22,15 @@ def downsample_2x(arr: da.Array) -> da.Array:
     """Average 2x2 blocks of the last two axes (odd edges trimmed), keeping the dtype."""
     dtype = arr.dtype
     cy, cx = arr.chunksize[-2:]
-    even = arr.rechunk(arr.chunks[:-2] + (max(2, cy - cy % 2), max(2, cx - cx % 2)))
+    even = arr.rechunk((*arr.chunks[:-2], max(2, cy - cy % 2), max(2, cx - cx % 2)))
     if dtype == np.bool_:
-        mean = da.coarsen(np.mean, even.astype(np.float32), {arr.ndim - 2: 2, arr.ndim - 1: 2},
-                          trim_excess=True)
+        mean = da.coarsen(
+            np.mean, even.astype(np.float32), {arr.ndim - 2: 2, arr.ndim - 1: 2}, trim_excess=True
+        )
         return mean >= 0.5
-    mean = da.coarsen(np.mean, even.astype(np.float64), {arr.ndim - 2: 2, arr.ndim - 1: 2},
-                      trim_excess=True)
+    mean = da.coarsen(
+        np.mean, even.astype(np.float64), {arr.ndim - 2: 2, arr.ndim - 1: 2}, trim_excess=True
+    )
     if np.issubdtype(dtype, np.integer):
         info = np.iinfo(dtype)
         mean = da.clip(da.round(mean), info.min, info.max)

@@ -26,7 +26,7 @@ class _GuardedArray:
     decoded, deep inside dask; the error then names the file and the chunk.
     """
 
-    def __init__(self, arr: zarr.Array, where: Path) -> None:
+    def __init__(self, arr: zarr.Array[Any], where: Path) -> None:
         self._arr = arr
         self._where = where
         self.shape = arr.shape
@@ -36,7 +36,7 @@ class _GuardedArray:
     def __getitem__(self, key: Any) -> Any:
         try:
             return self._arr[key]
-        except Exception as exc:  # noqa: BLE001 - decoders raise many types; re-raised typed
+        except Exception as exc:
             raise CorruptInputError(
                 f"pixel data cannot be decoded ({type(exc).__name__}: {exc})",
                 where=self._where,
@@ -73,11 +73,17 @@ def open_pixels(path: Path, kind: str, settings: Settings) -> Iterator[list[Pixe
             try:
                 store = series.aszarr(level=0)
                 arr = zarr.open_array(store=store, mode="r")
-            except Exception as exc:  # noqa: BLE001 - parser errors come in many types
+            except Exception as exc:
                 raise CorruptInputError(
                     f"series {i} cannot be read ({type(exc).__name__}: {exc})", where=path
                 ) from exc
-            data = da.from_array(_GuardedArray(arr, path), chunks=arr.chunks, asarray=True,
-                                 name=f"read-{path.name}-{i}-{uuid.uuid4().hex[:8]}")
-            out.append(PixelSeries(index=i, data=_tczyx(data, series.axes, path), source_axes=series.axes))
+            data = da.from_array(
+                _GuardedArray(arr, path),
+                chunks=arr.chunks,
+                asarray=True,
+                name=f"read-{path.name}-{i}-{uuid.uuid4().hex[:8]}",
+            )
+            out.append(
+                PixelSeries(index=i, data=_tczyx(data, series.axes, path), source_axes=series.axes)
+            )
         yield out

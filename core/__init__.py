@@ -6,8 +6,8 @@ from core.records import (
     Finding,
     MetadataRecord,
     Severity,
-    SourceFile,
     Sourced,
+    SourceFile,
     State,
     ValidationReport,
 )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import re
 from typing import Any
 
@@ -26,7 +27,7 @@ def expand(flat: dict[str, Any]) -> dict[str, Any]:
     for path, value in sorted(flat.items()):
         parts = parse_path(path)
         node: Any = root
-        for here, nxt in zip(parts, parts[1:], strict=False):
+        for here, nxt in itertools.pairwise(parts):
             empty: Any = [] if isinstance(nxt, int) else {}
             if isinstance(here, int):
                 while len(node) <= here:

@@ -28,7 +28,7 @@ class _Frozen(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
 
-class State(str, enum.Enum):
+class State(enum.StrEnum):
     """Lifecycle of an acquisition. The last three are terminal."""
 
     PROCESSING = "processing"
@@ -120,7 +120,7 @@ class MetadataRecord(_Frozen):
         return default if item is None else item.value
 
 
-class Severity(str, enum.Enum):
+class Severity(enum.StrEnum):
     """How bad a finding is. Findings never stop archiving; they set the FAIR level."""
 
     ERROR = "error"

@@ -27,7 +27,9 @@ def declared_bytes(shape: tuple[int, ...], dtype: np.dtype) -> int:
 
 
 @contextlib.contextmanager
-def open_tiff(path: Path, *, max_xml_bytes: int, max_input_bytes: int) -> Iterator[tifffile.TiffFile]:
+def open_tiff(
+    path: Path, *, max_xml_bytes: int, max_input_bytes: int
+) -> Iterator[tifffile.TiffFile]:
     """Open ``path`` with tifffile after the safety checks; close it on exit.
 
     Raises
@@ -39,7 +41,7 @@ def open_tiff(path: Path, *, max_xml_bytes: int, max_input_bytes: int) -> Iterat
     """
     try:
         tif = tifffile.TiffFile(path)
-    except Exception as exc:  # noqa: BLE001 - the parser raises many types; re-raised typed
+    except Exception as exc:
         raise CorruptInputError(
             f"not a readable TIFF ({type(exc).__name__}: {exc})",
             where=path,
@@ -49,7 +51,7 @@ def open_tiff(path: Path, *, max_xml_bytes: int, max_input_bytes: int) -> Iterat
         try:
             first = tif.pages.first
             description = first.description if hasattr(first, "description") else ""
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             raise CorruptInputError(
                 f"first IFD unreadable ({type(exc).__name__}: {exc})", where=path
             ) from exc
@@ -57,7 +59,7 @@ def open_tiff(path: Path, *, max_xml_bytes: int, max_input_bytes: int) -> Iterat
             check_xml(description, where=path, max_bytes=max_xml_bytes)
         try:
             series = tif.series
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             raise CorruptInputError(
                 f"image series unreadable ({type(exc).__name__}: {exc})",
                 where=path,

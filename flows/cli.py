@@ -14,18 +14,18 @@ from typing import Annotated, Any
 os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 
-import logging  # noqa: E402
+import logging
 
-import typer  # noqa: E402
-from rich.console import Console  # noqa: E402
-from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeElapsedColumn  # noqa: E402
-from rich.progress import Progress as Bar  # noqa: E402
-from rich.table import Table  # noqa: E402
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeElapsedColumn
+from rich.progress import Progress as Bar
+from rich.table import Table
 
-from core.errors import FairwayError  # noqa: E402
-from core.progress import Progress  # noqa: E402
-from core.records import State  # noqa: E402
-from core.settings import Settings, load_settings  # noqa: E402
+from core.errors import FairwayError
+from core.progress import Progress
+from core.records import State
+from core.settings import Settings, load_settings
 
 app = typer.Typer(
     name="fairway",
@@ -38,7 +38,9 @@ err = Console(stderr=True)
 
 HomeOpt = Annotated[
     Path | None,
-    typer.Option("--home", envvar="FAIRWAY_HOME", help="Folder holding the catalog and default archive."),
+    typer.Option(
+        "--home", envvar="FAIRWAY_HOME", help="Folder holding the catalog and default archive."
+    ),
 ]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
 
@@ -59,8 +61,14 @@ def _progress_bar(enabled: bool) -> Iterator[None]:
     if not enabled:
         yield
         return
-    bar = Bar(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-              TimeElapsedColumn(), console=err, transient=True)
+    bar = Bar(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=err,
+        transient=True,
+    )
     tasks: dict[str, Any] = {}
 
     def sink(p: Progress) -> None:
@@ -94,18 +102,31 @@ def _summary_table(summary: Any) -> Table:
     for col in ("file", "outcome", "dataset", "FAIR level", "reason"):
         table.add_column(col, overflow="fold")
     for o in summary.outcomes:
-        colour = {"archived": "green", "duplicate": "cyan", "pending": "yellow"}.get(o.outcome, "red")
-        table.add_row(Path(o.source).name, f"[{colour}]{o.outcome}[/{colour}]", o.dataset or "",
-                      o.fair_level or "", (o.reason or "")[:160])
+        colour = {"archived": "green", "duplicate": "cyan", "pending": "yellow"}.get(
+            o.outcome, "red"
+        )
+        table.add_row(
+            Path(o.source).name,
+            f"[{colour}]{o.outcome}[/{colour}]",
+            o.dataset or "",
+            o.fair_level or "",
+            (o.reason or "")[:160],
+        )
     return table
 
 
 @app.command()
 def ingest(
     ctx: typer.Context,
-    sources: Annotated[list[Path], typer.Argument(help="Folders (or files) written by instruments.")],
-    quiet_seconds: Annotated[float | None, typer.Option(help="Quiet window before a file counts as finished.")] = None,
-    sentinel: Annotated[str | None, typer.Option(help="File name that marks a folder complete.")] = None,
+    sources: Annotated[
+        list[Path], typer.Argument(help="Folders (or files) written by instruments.")
+    ],
+    quiet_seconds: Annotated[
+        float | None, typer.Option(help="Quiet window before a file counts as finished.")
+    ] = None,
+    sentinel: Annotated[
+        str | None, typer.Option(help="File name that marks a folder complete.")
+    ] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Process every complete acquisition under SOURCES once, and wait for the end."""
@@ -134,22 +155,26 @@ def watch(
     ctx: typer.Context,
     sources: Annotated[list[Path], typer.Argument(help="Folders to watch.")],
     interval: Annotated[float, typer.Option(help="Seconds between scans.")] = 60.0,
+    max_runs: Annotated[int | None, typer.Option(help="Stop after this many scans.")] = None,
 ) -> None:
-    """Keep watching SOURCES: serve the ingest flow on an interval (single machine)."""
-    from datetime import timedelta
+    """Keep watching SOURCES (Prefect serve with a server, an in-process loop without)."""
+    from flows.ingestion import watch as watch_sources
 
-    from flows.ingestion import ingest_flow
-
-    settings = _settings(ctx)
-    options = settings.public_dict()
-    options.pop("home", None)
+    try:
+        settings = _settings(ctx)
+    except FairwayError as exc:
+        _fail(exc)
+        return
     err.print(f"watching {', '.join(map(str, sources))} every {interval:g} s (Ctrl-C to stop)")
-    ingest_flow.serve(
-        name="fairway-watch",
-        interval=timedelta(seconds=interval),
-        parameters={"sources": [str(s) for s in sources], "home": str(settings.home),
-                    "options": options},
-    )
+
+    def report(summary: Any) -> None:
+        counts = {k: summary.count(k) for k in ("archived", "quarantined", "rejected", "pending")}
+        err.print(" ".join(f"{k}={v}" for k, v in counts.items() if v) or "nothing new")
+
+    try:
+        watch_sources(sources, settings, interval, max_runs=max_runs, on_run=report)
+    except KeyboardInterrupt:
+        err.print("stopped")
 
 
 @app.command()
@@ -178,7 +203,9 @@ def status(
     for col in ("dataset", "state", "FAIR level", "source", "reason"):
         table.add_column(col, overflow="fold")
     for r in rows:
-        table.add_row(r["dataset"], r["state"], r["fair_level"] or "", r["source"], (r["reason"] or "")[:120])
+        table.add_row(
+            r["dataset"], r["state"], r["fair_level"] or "", r["source"], (r["reason"] or "")[:120]
+        )
     out.print(table)
 
 
@@ -189,8 +216,9 @@ def _open_row(ctx: typer.Context, dataset: str) -> tuple[Any, Any]:
     row = catalog.find(dataset)
     if row is None:
         catalog.close()
-        raise FairwayError("no such dataset or acquisition", where=dataset,
-                           hint="`fairway status` lists them")
+        raise FairwayError(
+            "no such dataset or acquisition", where=dataset, hint="`fairway status` lists them"
+        )
     return catalog, row
 
 
@@ -224,14 +252,18 @@ def show(ctx: typer.Context, dataset: str, as_json: JsonOpt = False) -> None:
     for key, item in sorted(fields.items()):
         table.add_row(key, str(item["value"])[:80], item["source"])
     out.print(table)
-    out.print(f"{len(view['files'])} archived files; {len(view['events'])} events; "
-              f"{len(view['deliveries'])} deliveries")
+    out.print(
+        f"{len(view['files'])} archived files; {len(view['events'])} events; "
+        f"{len(view['deliveries'])} deliveries"
+    )
 
 
 @app.command()
 def gaps(
     ctx: typer.Context,
-    dataset: Annotated[str | None, typer.Argument(help="Dataset id; all datasets if omitted.")] = None,
+    dataset: Annotated[
+        str | None, typer.Argument(help="Dataset id; all datasets if omitted.")
+    ] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """List metadata gaps and structural findings, with how to fix each."""
@@ -266,7 +298,9 @@ def gaps(
 @app.command()
 def verify(
     ctx: typer.Context,
-    dataset: Annotated[str | None, typer.Argument(help="Dataset id; every archived dataset if omitted.")] = None,
+    dataset: Annotated[
+        str | None, typer.Argument(help="Dataset id; every archived dataset if omitted.")
+    ] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Re-read archived bytes and compare them with the recorded checksums."""
@@ -290,12 +324,23 @@ def verify(
     try:
         for r in rows:
             if r.state != State.ARCHIVED.value:
-                results.append({"dataset": r.dataset, "ok": False, "findings": [],
-                                "error": f"not archived (state {r.state})"})
+                results.append(
+                    {
+                        "dataset": r.dataset,
+                        "ok": False,
+                        "findings": [],
+                        "error": f"not archived (state {r.state})",
+                    }
+                )
                 continue
             findings = [f.model_dump(mode="json") for f in archive.verify(r.dataset)]
-            catalog.event(r.id, actor, "verify", "ok" if not findings else "damaged",
-                          {"findings": findings[:50]})
+            catalog.event(
+                r.id,
+                actor,
+                "verify",
+                "ok" if not findings else "damaged",
+                {"findings": findings[:50]},
+            )
             results.append({"dataset": r.dataset, "ok": not findings, "findings": findings})
     finally:
         catalog.close()
@@ -314,7 +359,9 @@ def verify(
 @app.command()
 def demo(
     ctx: typer.Context,
-    inbox: Annotated[Path | None, typer.Option(help="Where to write the sample instrument output.")] = None,
+    inbox: Annotated[
+        Path | None, typer.Option(help="Where to write the sample instrument output.")
+    ] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Write sample instrument output, ingest it with the embedded defaults, show the result."""

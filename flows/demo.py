@@ -61,11 +61,13 @@ def run_demo(
             counts: dict[str, int] = {}
             for f in findings:
                 counts[f["severity"]] = counts.get(f["severity"], 0) + 1
-            datasets.append({
-                **status_row(row),
-                "gaps": counts,
-                "top_gaps": [f["path"] for f in findings if f["severity"] == "error"][:5],
-            })
+            datasets.append(
+                {
+                    **status_row(row),
+                    "gaps": counts,
+                    "top_gaps": [f["path"] for f in findings if f["severity"] == "error"][:5],
+                }
+            )
     finally:
         catalog.close()
     expected_archived = {*map(str, samples.complete), str(slow)}
@@ -86,7 +88,9 @@ def run_demo(
         "archive": str(settings.archive_root),
         "seconds": round(time.monotonic() - started, 1),
         "in_progress_file": {
-            "path": str(slow), "pass1": outcome_of(first), "pass2": outcome_of(second),
+            "path": str(slow),
+            "pass1": outcome_of(first),
+            "pass2": outcome_of(second),
         },
         "passes": [first.model_dump(mode="json"), second.model_dump(mode="json")],
         "datasets": datasets,
@@ -106,13 +110,24 @@ def print_demo(result: dict[str, Any], console: Console) -> None:
         table.add_column(col, overflow="fold")
     for d in result["datasets"]:
         g = d["gaps"]
-        gaps = f"{g.get('error', 0)}/{g.get('warning', 0)}/{g.get('info', 0)}" if d["state"] == "archived" else ""
-        table.add_row(d["dataset"], d["state"], d["fair_level"] or "", gaps,
-                      Path(d["source"]).name + (f"\n{d['reason']}" if d["reason"] else ""))
+        gaps = (
+            f"{g.get('error', 0)}/{g.get('warning', 0)}/{g.get('info', 0)}"
+            if d["state"] == "archived"
+            else ""
+        )
+        table.add_row(
+            d["dataset"],
+            d["state"],
+            d["fair_level"] or "",
+            gaps,
+            Path(d["source"]).name + (f"\n{d['reason']}" if d["reason"] else ""),
+        )
     console.print(table)
     ip = result["in_progress_file"]
-    console.print(f"file being written during pass 1 ({Path(ip['path']).name}): "
-                  f"pass 1 → {ip['pass1']}, pass 2 → {ip['pass2']}")
+    console.print(
+        f"file being written during pass 1 ({Path(ip['path']).name}): "
+        f"pass 1 → {ip['pass1']}, pass 2 → {ip['pass2']}"
+    )
     console.print(f"archive: {result['archive']}")
     for d in result["datasets"]:
         if d["location"]:

@@ -1,13 +1,19 @@
-"""The ingest flow: scan, then for each complete acquisition extract → convert → validate →
-archive, recording every step in the catalog. It reads like the recipe it is."""
+"""The ingest flow, read like the recipe it is.
+
+Scan, then for each complete acquisition extract → convert → validate → archive, recording
+every step in the catalog.
+"""
 
 from __future__ import annotations
 
 import logging
 import shutil
 import time
+from collections.abc import Callable
+from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
+from uuid import UUID
 
 from prefect import flow, get_run_logger
 from prefect.artifacts import (
@@ -33,7 +39,7 @@ from flows.steps import (
 )
 from ingest import Candidate, CompletionPolicy, scan, split_complete
 
-__all__ = ["IngestSummary", "Outcome", "ingest_flow", "run_ingest"]
+__all__ = ["IngestSummary", "Outcome", "ingest_flow", "run_ingest", "watch"]
 
 log = logging.getLogger(__name__)
 
@@ -87,40 +93,58 @@ def _process(cand: Candidate, settings: Settings, catalog: Catalog, worker: str)
             record, report, archived = adopted
         else:
             record = extract_step(acq, settings, catalog, worker)
-            store, _images = convert_step(acq, record, settings, catalog, worker, PROGRESS_SINK.get())
+            store, _images = convert_step(
+                acq, record, settings, catalog, worker, PROGRESS_SINK.get()
+            )
             report = validate_step(acq, record, store, catalog, worker)
             archived = archive_step(acq, record, report, store, settings, catalog, worker)
     except FinalError as exc:
         state = _terminal_for(exc)
-        _finish_failed(catalog, acq.id, worker, state, f"{exc.kind}: {exc}", settings, acq.dataset_id)
-        return base.model_copy(update={"outcome": state.value, "state": state.value, "reason": str(exc)})
+        _finish_failed(
+            catalog, acq.id, worker, state, f"{exc.kind}: {exc}", settings, acq.dataset_id
+        )
+        return base.model_copy(
+            update={"outcome": state.value, "state": state.value, "reason": str(exc)}
+        )
     except Exception as exc:
         # not the input's fault: quarantine it so the next acquisition still runs, log the
         # traceback, and report the run as failed (exit code 1) — never a silent success
         log.exception("internal error while processing %s", acq.source)
         reason = f"internal error {type(exc).__name__}: {exc} — please report this"
         _finish_failed(catalog, acq.id, worker, State.QUARANTINED, reason, settings, acq.dataset_id)
-        return base.model_copy(update={"outcome": "failed", "state": State.QUARANTINED.value,
-                                       "reason": reason})
+        return base.model_copy(
+            update={"outcome": "failed", "state": State.QUARANTINED.value, "reason": reason}
+        )
     catalog.finish(
-        acq.id, worker, State.ARCHIVED,
-        record=record.model_dump(mode="json"), report=report.model_dump(mode="json"),
-        fair_level=report.fair_level, location=archived.location,
+        acq.id,
+        worker,
+        State.ARCHIVED,
+        record=record.model_dump(mode="json"),
+        report=report.model_dump(mode="json"),
+        fair_level=report.fair_level,
+        location=archived.location,
     )
-    return base.model_copy(update={
-        "outcome": "archived", "state": State.ARCHIVED.value, "fair_level": report.fair_level,
-        "location": archived.location,
-    })
+    return base.model_copy(
+        update={
+            "outcome": "archived",
+            "state": State.ARCHIVED.value,
+            "fair_level": report.fair_level,
+            "location": archived.location,
+        }
+    )
 
 
-def _timeout(settings: Settings) -> Any:
-    from datetime import timedelta
-
+def _timeout(settings: Settings) -> timedelta:
     return timedelta(seconds=settings.claim_timeout_seconds)
 
 
 def _finish_failed(
-    catalog: Catalog, acq_id: str, worker: str, state: State, reason: str, settings: Settings,
+    catalog: Catalog,
+    acq_id: str,
+    worker: str,
+    state: State,
+    reason: str,
+    settings: Settings,
     dataset: str,
 ) -> None:
     shutil.rmtree(settings.staging_root / dataset, ignore_errors=True)
@@ -136,8 +160,10 @@ def _summary_markdown(summary: IngestSummary) -> str:
     ]
     for o in summary.outcomes:
         reason = (o.reason or "").replace("|", "\\|")[:200]
-        lines.append(f"| {Path(o.source).name} | {o.outcome} | {o.dataset or ''} | "
-                     f"{o.fair_level or ''} | {reason} |")
+        lines.append(
+            f"| {Path(o.source).name} | {o.outcome} | {o.dataset or ''} | "
+            f"{o.fair_level or ''} | {reason} |"
+        )
     return "\n".join(lines)
 
 
@@ -161,8 +187,10 @@ def ingest_flow(
         policy = CompletionPolicy(quiet_seconds=settings.quiet_seconds, sentinel=settings.sentinel)
         complete, pending = split_complete(candidates, policy)
         logger.info("%d complete, %d pending under %s", len(complete), len(pending), sources)
-        outcomes = [Outcome(source=str(p.source), outcome="pending", reason=p.reason) for p in pending]
-        artifact = create_progress_artifact(0.0, description="acquisitions processed")
+        outcomes = [
+            Outcome(source=str(p.source), outcome="pending", reason=p.reason) for p in pending
+        ]
+        artifact = cast(UUID, create_progress_artifact(0.0, description="acquisitions processed"))
         for i, cand in enumerate(complete, start=1):
             sink(Progress("acquisitions", i - 1, len(complete), cand.source.name))
             outcome = _process(cand, settings, catalog, worker)
@@ -173,14 +201,57 @@ def ingest_flow(
     finally:
         catalog.close()
     summary = IngestSummary(outcomes=outcomes, seconds=time.monotonic() - started)
-    create_markdown_artifact(_summary_markdown(summary), key="fairway-ingest-summary",
-                             description="outcome of every acquisition in this run")
+    create_markdown_artifact(
+        _summary_markdown(summary),
+        key="fairway-ingest-summary",
+        description="outcome of every acquisition in this run",
+    )
     return summary.model_dump(mode="json")
 
 
 def run_ingest(sources: list[Path], settings: Settings) -> IngestSummary:
     """Run the ingest flow in-process (Prefect ephemeral mode unless an API is configured)."""
+    result = ingest_flow(**_flow_parameters(sources, settings))
+    return IngestSummary.model_validate(result)
+
+
+def _flow_parameters(sources: list[Path], settings: Settings) -> dict[str, Any]:
     options = settings.public_dict()
     options.pop("home", None)
-    result = ingest_flow([str(s) for s in sources], str(settings.home), options)
-    return IngestSummary.model_validate(result)
+    return {"sources": [str(s) for s in sources], "home": str(settings.home), "options": options}
+
+
+def watch(
+    sources: list[Path],
+    settings: Settings,
+    interval: float,
+    *,
+    max_runs: int | None = None,
+    on_run: Callable[[IngestSummary], None] | None = None,
+) -> None:
+    """Keep ingesting ``sources`` every ``interval`` seconds.
+
+    With a Prefect API configured (``PREFECT_API_URL``) the flow is served as a deployment
+    with an interval schedule, visible and controllable in the Prefect UI. Without one (the
+    embedded default) Prefect cannot schedule, so the same flow is run in-process in a loop;
+    so it is when ``max_runs`` bounds the number of scans. ``on_run`` sees each summary.
+    """
+    from prefect.settings import get_current_settings
+
+    if get_current_settings().api.url and max_runs is None:
+        ingest_flow.serve(
+            name="fairway-watch",
+            interval=timedelta(seconds=interval),
+            parameters=_flow_parameters(sources, settings),
+        )
+        return
+    runs = 0
+    while max_runs is None or runs < max_runs:
+        started = time.monotonic()
+        summary = run_ingest(sources, settings)
+        runs += 1
+        if on_run is not None:
+            on_run(summary)
+        if max_runs is not None and runs >= max_runs:
+            break
+        time.sleep(max(0.0, interval - (time.monotonic() - started)))

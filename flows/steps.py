@@ -54,13 +54,22 @@ def identify_step(cand: Candidate, catalog: Catalog) -> Acquisition:
 
 
 @task(name="extract", cache_policy=NO_CACHE)
-def extract_step(acq: Acquisition, settings: Settings, catalog: Catalog, worker: str) -> MetadataRecord:
+def extract_step(
+    acq: Acquisition, settings: Settings, catalog: Catalog, worker: str
+) -> MetadataRecord:
     """Read metadata from the acquisition's files and sidecars."""
     record = extract(acq, settings)
-    catalog.event(acq.id, worker, "extract", "ok", {
-        "fields": len(record.fields), "unmapped_namespaces": sorted(record.unmapped),
-        "ome_xml": record.ome_xml_origin,
-    })
+    catalog.event(
+        acq.id,
+        worker,
+        "extract",
+        "ok",
+        {
+            "fields": len(record.fields),
+            "unmapped_namespaces": sorted(record.unmapped),
+            "ome_xml": record.ome_xml_origin,
+        },
+    )
     return record
 
 
@@ -81,9 +90,16 @@ def convert_step(
     images = write_ome_zarr(
         acq.primary.path, acq.kind, ome, record.ome_xml, dest, settings, progress=progress
     )
-    catalog.event(acq.id, worker, "convert", "ok", {
-        "images": [i.model_dump(mode="json") for i in images], "ngff": settings.ngff_version,
-    })
+    catalog.event(
+        acq.id,
+        worker,
+        "convert",
+        "ok",
+        {
+            "images": [i.model_dump(mode="json") for i in images],
+            "ngff": settings.ngff_version,
+        },
+    )
     return dest, images
 
 
@@ -93,10 +109,17 @@ def validate_step(
 ) -> ValidationReport:
     """Check NGFF structure and metadata; findings never block archiving."""
     report = validate(acq.dataset_id, record, store)
-    catalog.event(acq.id, worker, "validate", "ok", {
-        "findings": len(report.findings), "fair_level": report.fair_level,
-        "ngff_valid": report.ngff_valid,
-    })
+    catalog.event(
+        acq.id,
+        worker,
+        "validate",
+        "ok",
+        {
+            "findings": len(report.findings),
+            "fair_level": report.fair_level,
+            "ngff_valid": report.ngff_valid,
+        },
+    )
     return report
 
 
@@ -118,10 +141,18 @@ def archive_step(
     result = archive.publish(
         acq.dataset_id, payload, bag_info(acq.dataset_id, record, acq.fingerprint)
     )
-    catalog.event(acq.id, worker, "archive", "ok", {
-        "location": result.location, "files": result.payload_files, "bytes": result.payload_bytes,
-        "manifest_sha256": result.manifest_sha256,
-    })
+    catalog.event(
+        acq.id,
+        worker,
+        "archive",
+        "ok",
+        {
+            "location": result.location,
+            "files": result.payload_files,
+            "bytes": result.payload_bytes,
+            "manifest_sha256": result.manifest_sha256,
+        },
+    )
     shutil.rmtree(settings.staging_root / acq.dataset_id, ignore_errors=True)
     return result
 

@@ -37,7 +37,9 @@ def findings_of(row: AcquisitionRow) -> list[dict[str, Any]]:
     """Findings of one dataset, each with the dataset id (``fairway gaps --json``)."""
     report = row.report or {}
     keys = ("path", "module", "level", "severity", "message", "fix_hint")
-    return [{"dataset": row.dataset, **{k: f.get(k) for k in keys}} for f in report.get("findings", [])]
+    return [
+        {"dataset": row.dataset, **{k: f.get(k) for k in keys}} for f in report.get("findings", [])
+    ]
 
 
 def dataset_files(location: str | None) -> list[dict[str, Any]]:
@@ -53,7 +55,9 @@ def dataset_files(location: str | None) -> list[dict[str, Any]]:
         digest, _, rel = line.partition(" ")
         rel = rel.strip()
         p = root / rel
-        files.append({"path": rel, "sha256": digest, "size": p.stat().st_size if p.is_file() else None})
+        files.append(
+            {"path": rel, "sha256": digest, "size": p.stat().st_size if p.is_file() else None}
+        )
     return files
 
 
@@ -80,8 +84,13 @@ def show_view(catalog: Catalog, row: AcquisitionRow) -> dict[str, Any]:
             {"path": d.path, "seen_at": iso(d.seen_at)} for d in catalog.deliveries(row.id)
         ],
         "events": [
-            {"at": iso(e.at), "actor": e.actor, "step": e.step, "action": e.action,
-             "detail": e.detail}
+            {
+                "at": iso(e.at),
+                "actor": e.actor,
+                "step": e.step,
+                "action": e.action,
+                "detail": e.detail,
+            }
             for e in catalog.events(row.id)
         ],
     }

@@ -21,7 +21,7 @@ KnownHash = Callable[[Path, int, int], str | None]
 
 @dataclass(frozen=True)
 class CompletionPolicy:
-    """When is an acquisition finished?
+    """When an acquisition counts as finished.
 
     quiet_seconds
         Every file's size and mtime must be older than this window.

@@ -74,8 +74,15 @@ acquisition:
 """
 
 
-def blobs(shape: tuple[int, ...], *, n: int, sigma: float, seed: int, peak: float = 3000.0,
-          background: float = 100.0) -> np.ndarray:
+def blobs(
+    shape: tuple[int, ...],
+    *,
+    n: int,
+    sigma: float,
+    seed: int,
+    peak: float = 3000.0,
+    background: float = 100.0,
+) -> np.ndarray:
     """Smooth Gaussian structures plus Poisson (shot) noise, as uint16.
 
     ``shape`` ends with (y, x); leading axes (z) get blobs that vary smoothly along them.
@@ -97,33 +104,69 @@ def blobs(shape: tuple[int, ...], *, n: int, sigma: float, seed: int, peak: floa
 
 def _ome_for_stack(name: str, c: int, z: int, y: int, x: int) -> OME:
     lasers = [
-        Laser(id="LightSource:0", manufacturer="Coherent", model="OBIS 488 LX", wavelength=488,
-              power=100, type="Semiconductor"),
-        Laser(id="LightSource:1", manufacturer="Coherent", model="OBIS 561 LS", wavelength=561,
-              power=80, type="SolidState"),
+        Laser(
+            id="LightSource:0",
+            manufacturer="Coherent",
+            model="OBIS 488 LX",
+            wavelength=488,
+            power=100,
+            type="Semiconductor",
+        ),
+        Laser(
+            id="LightSource:1",
+            manufacturer="Coherent",
+            model="OBIS 561 LS",
+            wavelength=561,
+            power=80,
+            type="SolidState",
+        ),
     ]
     instrument = Instrument(
         id="Instrument:0",
-        microscope=Microscope(manufacturer="Nikon", model="Eclipse Ti2-E", type="Inverted",
-                              serial_number="TI2-552107"),
-        objectives=[Objective(id="Objective:0", manufacturer="Nikon",
-                              model="CFI Plan Apo Lambda 60x Oil", nominal_magnification=60,
-                              lens_na=1.4, immersion="Oil", correction="PlanApo",
-                              working_distance=130, working_distance_unit="µm")],
-        detectors=[Detector(id="Detector:0", manufacturer="Hamamatsu", model="ORCA-Fusion BT",
-                            type="CMOS", serial_number="C15440-20UP-001234")],
+        microscope=Microscope(
+            manufacturer="Nikon", model="Eclipse Ti2-E", type="Inverted", serial_number="TI2-552107"
+        ),
+        objectives=[
+            Objective(
+                id="Objective:0",
+                manufacturer="Nikon",
+                model="CFI Plan Apo Lambda 60x Oil",
+                nominal_magnification=60,
+                lens_na=1.4,
+                immersion="Oil",
+                correction="PlanApo",
+                working_distance=130,
+                working_distance_unit="µm",
+            )
+        ],
+        detectors=[
+            Detector(
+                id="Detector:0",
+                manufacturer="Hamamatsu",
+                model="ORCA-Fusion BT",
+                type="CMOS",
+                serial_number="C15440-20UP-001234",
+            )
+        ],
         lasers=lasers,
     )
     dyes = [("EGFP", 488, 507, "00FF00"), ("mCherry", 561, 610, "FF00FF")]
     channels = [
         Channel(
-            id=f"Channel:0:{k}", name=dyes[k][0], fluor=dyes[k][0], samples_per_pixel=1,
-            excitation_wavelength=dyes[k][1], emission_wavelength=dyes[k][2],
-            illumination_type="Epifluorescence", contrast_method="Fluorescence",
-            acquisition_mode="SpinningDiskConfocal", pinhole_size=50,
+            id=f"Channel:0:{k}",
+            name=dyes[k][0],
+            fluor=dyes[k][0],
+            samples_per_pixel=1,
+            excitation_wavelength=dyes[k][1],
+            emission_wavelength=dyes[k][2],
+            illumination_type="Epifluorescence",
+            contrast_method="Fluorescence",
+            acquisition_mode="SpinningDiskConfocal",
+            pinhole_size=50,
             color=int(dyes[k][3] + "FF", 16) - (1 << 32),
-            detector_settings=DetectorSettings(id="Detector:0", binning="1x1", gain=1.0,
-                                               read_out_rate=200),
+            detector_settings=DetectorSettings(
+                id="Detector:0", binning="1x1", gain=1.0, read_out_rate=200
+            ),
             light_source_settings=LightSourceSettings(id=f"LightSource:{k}", attenuation=0.2),
         )
         for k in range(c)
@@ -133,11 +176,22 @@ def _ome_for_stack(name: str, c: int, z: int, y: int, x: int) -> OME:
         name=name,
         acquisition_date=datetime(2026, 11, 20, 14, 32, 5),
         instrument_ref=InstrumentRef(id="Instrument:0"),
-        objective_settings=ObjectiveSettings(id="Objective:0", medium="Oil", refractive_index=1.515),
+        objective_settings=ObjectiveSettings(
+            id="Objective:0", medium="Oil", refractive_index=1.515
+        ),
         pixels=Pixels(
-            id="Pixels:0", dimension_order="XYZCT", type="uint16", significant_bits=16,
-            size_x=x, size_y=y, size_z=z, size_c=c, size_t=1,
-            physical_size_x=0.108, physical_size_y=0.108, physical_size_z=0.3,
+            id="Pixels:0",
+            dimension_order="XYZCT",
+            type="uint16",
+            significant_bits=16,
+            size_x=x,
+            size_y=y,
+            size_z=z,
+            size_c=c,
+            size_t=1,
+            physical_size_x=0.108,
+            physical_size_y=0.108,
+            physical_size_z=0.3,
             channels=channels,
             tiff_data_blocks=[TiffData(plane_count=c * z)],
         ),
@@ -145,33 +199,58 @@ def _ome_for_stack(name: str, c: int, z: int, y: int, x: int) -> OME:
     return OME(images=[image], instruments=[instrument], creator="NIS-Elements AR 5.42.03")
 
 
-def ome_tiff_bytes(name: str = "hela_paxillin_001", *, c: int = 2, z: int = 16, y: int = 512,
-                   x: int = 512, seed: int = 1) -> bytes:
+def ome_tiff_bytes(
+    name: str = "hela_paxillin_001",
+    *,
+    c: int = 2,
+    z: int = 16,
+    y: int = 512,
+    x: int = 512,
+    seed: int = 1,
+) -> bytes:
     """An OME-TIFF (C, Z, Y, X uint16) with instrument, objective and channel metadata."""
     data = np.stack([blobs((z, y, x), n=40, sigma=9.0, seed=seed + k) for k in range(c)])
     xml = to_xml(_ome_for_stack(name, c, z, y, x))
     buf = io.BytesIO()
-    tifffile.imwrite(buf, data.reshape(c * z, y, x), description=xml.encode(), metadata=None,
-                     photometric="minisblack", software="NIS-Elements AR 5.42.03")
+    tifffile.imwrite(
+        buf,
+        data.reshape(c * z, y, x),
+        description=xml.encode(),
+        metadata=None,
+        photometric="minisblack",
+        software="NIS-Elements AR 5.42.03",
+    )
     return buf.getvalue()
 
 
 def _plain_tiff_bytes(seed: int, size: int = 1024) -> bytes:
     buf = io.BytesIO()
-    tifffile.imwrite(buf, blobs((size, size), n=60, sigma=14.0, seed=seed), metadata=None,
-                     photometric="minisblack")
+    tifffile.imwrite(
+        buf,
+        blobs((size, size), n=60, sigma=14.0, seed=seed),
+        metadata=None,
+        photometric="minisblack",
+    )
     return buf.getvalue()
 
 
 def _imagej_bytes(seed: int) -> bytes:
     t, z, c, y, x = 5, 6, 2, 256, 256
-    data = np.stack([
-        np.stack([blobs((z, y, x), n=15, sigma=8.0, seed=seed + 10 * ti + ci) for ci in range(c)], axis=1)
-        for ti in range(t)
-    ])  # T, Z, C, Y, X
+    data = np.stack(
+        [
+            np.stack(
+                [blobs((z, y, x), n=15, sigma=8.0, seed=seed + 10 * ti + ci) for ci in range(c)],
+                axis=1,
+            )
+            for ti in range(t)
+        ]
+    )  # T, Z, C, Y, X
     buf = io.BytesIO()
     tifffile.imwrite(
-        buf, data, imagej=True, resolution=(1 / 0.65, 1 / 0.65),
+        buf,
+        data,
+        imagej=True,
+        resolution=(1 / 0.65, 1 / 0.65),
         metadata={"axes": "TZCYX", "spacing": 2.0, "unit": "um", "finterval": 30.0},
     )
     return buf.getvalue()
@@ -190,7 +269,9 @@ class SlowWriter:
 
     def start(self) -> SlowWriter:
         """Begin writing in a background thread."""
-        self._thread = threading.Thread(target=self._run, name=f"slow-writer:{self.path.name}", daemon=True)
+        self._thread = threading.Thread(
+            target=self._run, name=f"slow-writer:{self.path.name}", daemon=True
+        )
         self._thread.start()
         return self
 
@@ -202,7 +283,7 @@ class SlowWriter:
             # visibly "in progress" for as long as the caller needs
             while not self._finish.is_set():
                 if written < half:
-                    fh.write(self.payload[written:written + self.piece])
+                    fh.write(self.payload[written : written + self.piece])
                     written = min(written + self.piece, half)
                 fh.flush()
                 self.path.touch()
@@ -246,6 +327,8 @@ def write_sample_inbox(root: Path, *, seed: int | None = None) -> SampleInbox:
     ij = tl / "mitosis_hyperstack.tif"
     ij.write_bytes(_imagej_bytes(seed + 200))
     truncated = wf / "plain_0003_transfer_cut.tif"
-    truncated.write_bytes(_plain_tiff_bytes(seed + 300)[: 200_000])
+    truncated.write_bytes(_plain_tiff_bytes(seed + 300)[:200_000])
     writer = SlowWriter(wf / "plain_0002.tif", _plain_tiff_bytes(seed + 400)).start()
-    return SampleInbox(root=root, complete=(ome_path, plain, ij), corrupt=(truncated,), in_progress=writer)
+    return SampleInbox(
+        root=root, complete=(ome_path, plain, ij), corrupt=(truncated,), in_progress=writer
+    )

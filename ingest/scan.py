@@ -36,8 +36,27 @@ IN_PROGRESS_SUFFIXES = (".part", ".partial", ".tmp", ".crdownload", ".filepart",
 
 _TIFF = (".ome.tiff", ".ome.tif", ".tiff", ".tif", ".btf", ".tf8", ".tf2")
 _KNOWN_UNSUPPORTED = (
-    ".czi", ".nd2", ".lif", ".lsm", ".dv", ".r3d", ".oib", ".oif", ".ims", ".vsi", ".svs",
-    ".spe", ".sld", ".lei", ".dcm", ".zvi", ".ndpi", ".scn", ".mrc", ".nii", ".nii.gz",
+    ".czi",
+    ".nd2",
+    ".lif",
+    ".lsm",
+    ".dv",
+    ".r3d",
+    ".oib",
+    ".oif",
+    ".ims",
+    ".vsi",
+    ".svs",
+    ".spe",
+    ".sld",
+    ".lei",
+    ".dcm",
+    ".zvi",
+    ".ndpi",
+    ".scn",
+    ".mrc",
+    ".nii",
+    ".nii.gz",
 )
 
 #: kinds that a reader of fairway converts today

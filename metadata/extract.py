@@ -75,5 +75,8 @@ def extract(acq: Acquisition, settings: Settings) -> MetadataRecord:
     if conflicts:
         unmapped["fairway.conflicts"] = conflicts
     return MetadataRecord(
-        fields=fields, unmapped=unmapped, ome_xml=desc.ome_xml, ome_xml_origin=desc.origin  # type: ignore[arg-type]
+        fields=fields,
+        unmapped=unmapped,
+        ome_xml=desc.ome_xml,
+        ome_xml_origin=desc.origin,
     )

@@ -24,7 +24,7 @@ def color_hex(color: Any) -> str | None:
     """Return 'RRGGBB' for an OME colour, or ``None``."""
     if color is None:
         return None
-    r, g, b = color.as_rgb_tuple(alpha=False)
+    r, g, b = color.as_rgb_tuple(alpha=False)[:3]
     return f"{r:02X}{g:02X}{b:02X}"
 
 
@@ -104,9 +104,16 @@ def _instrument(c: _Collector, inst: Instrument, where: str, objective_id: str |
         i = objectives.index(chosen)
         w = f"{where}/Objective[{i}]"
         for attr in (
-            "manufacturer", "model", "serial_number", "nominal_magnification",
-            "calibrated_magnification", "lens_na", "correction", "immersion",
-            "working_distance", "iris",
+            "manufacturer",
+            "model",
+            "serial_number",
+            "nominal_magnification",
+            "calibrated_magnification",
+            "lens_na",
+            "correction",
+            "immersion",
+            "working_distance",
+            "iris",
         ):
             c.put(f"objective.{attr}", getattr(chosen, attr), f"{w}@{attr}")
         if chosen.working_distance is not None:
@@ -116,7 +123,10 @@ def _instrument(c: _Collector, inst: Instrument, where: str, objective_id: str |
         for attr in ("id", "manufacturer", "model", "serial_number", "type", "gain", "voltage"):
             c.put(f"detectors[{i}].{attr}", getattr(d, attr), f"{w}@{attr}")
     sources = [
-        *inst.lasers, *inst.arcs, *inst.filaments, *inst.light_emitting_diodes,
+        *inst.lasers,
+        *inst.arcs,
+        *inst.filaments,
+        *inst.light_emitting_diodes,
         *inst.generic_excitation_sources,
     ]
     for i, src in enumerate(sources):
@@ -132,10 +142,10 @@ def _instrument(c: _Collector, inst: Instrument, where: str, objective_id: str |
         if tr is not None:
             c.put(f"filters[{i}].cut_in", tr.cut_in, f"{w}/TransmittanceRange@CutIn")
             c.put(f"filters[{i}].cut_out", tr.cut_out, f"{w}/TransmittanceRange@CutOut")
-    for i, d in enumerate(inst.dichroics):
+    for i, dichroic in enumerate(inst.dichroics):
         w = f"{where}/Dichroic[{i}]"
         for attr in ("id", "manufacturer", "model"):
-            c.put(f"dichroics[{i}].{attr}", getattr(d, attr), f"{w}@{attr}")
+            c.put(f"dichroics[{i}].{attr}", getattr(dichroic, attr), f"{w}@{attr}")
 
 
 def _image(c: _Collector, ome: OME, image: Image, index: int) -> None:
@@ -163,7 +173,11 @@ def _image(c: _Collector, ome: OME, image: Image, index: int) -> None:
     env = image.imaging_environment
     if env is not None:
         for attr in ("temperature", "co2_percent", "humidity", "air_pressure"):
-            c.put(f"image.imaging_environment.{attr}", getattr(env, attr), f"{where}/ImagingEnvironment@{attr}")
+            c.put(
+                f"image.imaging_environment.{attr}",
+                getattr(env, attr),
+                f"{where}/ImagingEnvironment@{attr}",
+            )
     if image.instrument_ref is not None:
         ids = [inst.id for inst in ome.instruments]
         if image.instrument_ref.id in ids:
@@ -209,12 +223,14 @@ def ome_annotations(ome: OME) -> dict[str, JsonValue]:
     """Key/value annotations of the OME document, namespaced, for ``unmapped``."""
     out: dict[str, JsonValue] = {}
     sa = ome.structured_annotations
-    for ann in sa.map_annotations:
-        ns = ann.namespace or "no-namespace"
-        for m in ann.value.ms:
+    if sa is None:
+        return out
+    for mapping in sa.map_annotations:
+        ns = mapping.namespace or "no-namespace"
+        for m in mapping.value.ms:
             out[f"{ns}/{m.k}"] = m.value
-    for ann in sa.comment_annotations:
-        out[f"{ann.namespace or 'no-namespace'}/comment:{ann.id}"] = ann.value
-    for ann in sa.tag_annotations:
-        out[f"{ann.namespace or 'no-namespace'}/tag:{ann.id}"] = ann.value
+    for comment in sa.comment_annotations:
+        out[f"{comment.namespace or 'no-namespace'}/comment:{comment.id}"] = comment.value
+    for tag in sa.tag_annotations:
+        out[f"{tag.namespace or 'no-namespace'}/tag:{tag.id}"] = tag.value
     return out

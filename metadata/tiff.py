@@ -40,27 +40,52 @@ __all__ = ["TiffDescription", "describe_tiff", "length_unit", "pixel_type"]
 log = logging.getLogger(__name__)
 
 #: tags that describe the file layout, not the acquisition
-_LAYOUT_TAGS = frozenset({
-    "StripOffsets", "StripByteCounts", "TileOffsets", "TileByteCounts", "JPEGTables",
-    "FreeOffsets", "FreeByteCounts", "SubIFDs", "ColorMap", "IJMetadataByteCounts",
-    "IJMetadata", "InterColorProfile",
-})
+_LAYOUT_TAGS = frozenset(
+    {
+        "StripOffsets",
+        "StripByteCounts",
+        "TileOffsets",
+        "TileByteCounts",
+        "JPEGTables",
+        "FreeOffsets",
+        "FreeByteCounts",
+        "SubIFDs",
+        "ColorMap",
+        "IJMetadataByteCounts",
+        "IJMetadata",
+        "InterColorProfile",
+    }
+)
 _MAX_TEXT = 4096
 
 _UNIT_ALIASES = {
-    "micron": UnitsLength.MICROMETER, "microns": UnitsLength.MICROMETER,
-    "um": UnitsLength.MICROMETER, "µm": UnitsLength.MICROMETER, "μm": UnitsLength.MICROMETER,
-    "\\u00b5m": UnitsLength.MICROMETER, "nm": UnitsLength.NANOMETER,
-    "nanometer": UnitsLength.NANOMETER, "mm": UnitsLength.MILLIMETER,
-    "millimeter": UnitsLength.MILLIMETER, "cm": UnitsLength.CENTIMETER,
-    "m": UnitsLength.METER, "meter": UnitsLength.METER,
+    "micron": UnitsLength.MICROMETER,
+    "microns": UnitsLength.MICROMETER,
+    "um": UnitsLength.MICROMETER,
+    "µm": UnitsLength.MICROMETER,
+    "μm": UnitsLength.MICROMETER,
+    "\\u00b5m": UnitsLength.MICROMETER,
+    "nm": UnitsLength.NANOMETER,
+    "nanometer": UnitsLength.NANOMETER,
+    "mm": UnitsLength.MILLIMETER,
+    "millimeter": UnitsLength.MILLIMETER,
+    "cm": UnitsLength.CENTIMETER,
+    "m": UnitsLength.METER,
+    "meter": UnitsLength.METER,
 }
 
 _PIXEL_TYPES = {
-    "int8": PixelType.INT8, "int16": PixelType.INT16, "int32": PixelType.INT32,
-    "uint8": PixelType.UINT8, "uint16": PixelType.UINT16, "uint32": PixelType.UINT32,
-    "float32": PixelType.FLOAT, "float64": PixelType.DOUBLE, "bool": PixelType.BIT,
-    "complex64": PixelType.COMPLEXFLOAT, "complex128": PixelType.COMPLEXDOUBLE,
+    "int8": PixelType.INT8,
+    "int16": PixelType.INT16,
+    "int32": PixelType.INT32,
+    "uint8": PixelType.UINT8,
+    "uint16": PixelType.UINT16,
+    "uint32": PixelType.UINT32,
+    "float32": PixelType.FLOAT,
+    "float64": PixelType.DOUBLE,
+    "bool": PixelType.BIT,
+    "complex64": PixelType.COMPLEXFLOAT,
+    "complex128": PixelType.COMPLEXDOUBLE,
 }
 
 DEFAULT_COLORS = ("00FF00", "FF00FF", "00FFFF", "FF0000", "0000FF", "FFFF00")
@@ -91,8 +116,10 @@ def _json_safe(value: Any) -> JsonValue:
     if isinstance(value, np.generic):
         return _json_safe(value.item())
     if isinstance(value, np.ndarray):
-        return f"<array {value.shape} {value.dtype}>" if value.size > 64 else _json_safe(
-            value.tolist()
+        return (
+            f"<array {value.shape} {value.dtype}>"
+            if value.size > 64
+            else _json_safe(value.tolist())
         )
     if isinstance(value, tuple | list):
         return [_json_safe(v) for v in value[:256]]
@@ -113,9 +140,9 @@ class TiffDescription:
     notes: list[str] = field(default_factory=list)
 
 
-def _resolution_um(page: tifffile.TiffPage, *, imagej_unit: UnitsLength | None) -> tuple[
-    float | None, float | None, UnitsLength | None, str | None
-]:
+def _resolution_um(
+    page: tifffile.TiffPage, *, imagej_unit: UnitsLength | None
+) -> tuple[float | None, float | None, UnitsLength | None, str | None]:
     """Pixel size from resolution tags; DPI is not a physical size."""
     tags = page.tags
     if "XResolution" not in tags or "YResolution" not in tags:
@@ -156,7 +183,9 @@ def _generated_ome(tif: tifffile.TiffFile, path: Path) -> tuple[OME, list[str]]:
     make = tags["Make"].value if "Make" in tags else None
     model = tags["Model"].value if "Model" in tags else None
     if make or model:
-        instrument = Instrument(id="Instrument:0", microscope=Microscope(manufacturer=make, model=model))
+        instrument = Instrument(
+            id="Instrument:0", microscope=Microscope(manufacturer=make, model=model)
+        )
     acq_date = None
     if "DateTime" in tags:
         try:
@@ -188,9 +217,15 @@ def _generated_ome(tif: tifffile.TiffFile, path: Path) -> tuple[OME, list[str]]:
             id=f"Pixels:{i}",
             dimension_order="XYCZT",
             type=pixel_type(s.dtype),
-            size_x=x, size_y=y, size_z=z, size_c=c, size_t=t,
-            physical_size_x=px, physical_size_x_unit=xy_unit or UnitsLength.MICROMETER,
-            physical_size_y=py, physical_size_y_unit=xy_unit or UnitsLength.MICROMETER,
+            size_x=x,
+            size_y=y,
+            size_z=z,
+            size_c=c,
+            size_t=t,
+            physical_size_x=px,
+            physical_size_x_unit=xy_unit or UnitsLength.MICROMETER,
+            physical_size_y=py,
+            physical_size_y_unit=xy_unit or UnitsLength.MICROMETER,
             physical_size_z=float(spacing) if spacing else None,
             physical_size_z_unit=xy_unit or UnitsLength.MICROMETER,
             time_increment=float(finterval) if finterval else None,
@@ -249,7 +284,7 @@ def describe_tiff(tif: tifffile.TiffFile, path: Path) -> TiffDescription:
         xml = tif.ome_metadata
         try:
             ome = ome_types.from_xml(xml, validate=False)
-        except Exception as exc:  # noqa: BLE001 - any parser error means the same to us
+        except Exception as exc:
             raise CorruptInputError(
                 f"embedded OME-XML cannot be parsed ({type(exc).__name__}: {exc})",
                 where=path,

@@ -33,13 +33,20 @@ class ArchiveConflictError(FinalError):
 
 
 def bag_findings(path: Path, *, processes: int = 1) -> list[Finding]:
-    """Re-read every file of a bag and report each problem: a checksum that does not match,
-    a file listed but missing, a file present but not listed. Never raises on findings."""
+    """Re-read every file of a bag and report each problem as a finding.
+
+    Problems: a checksum that does not match, a file listed but missing, a file present but
+    not listed. Never raises on findings.
+    """
 
     def finding(where: str, message: str) -> Finding:
         return Finding(
-            path=where, module="fixity", level="required", severity=Severity.ERROR,
-            message=message, fix_hint="restore the dataset from another copy (fairway repair)",
+            path=where,
+            module="fixity",
+            level="required",
+            severity=Severity.ERROR,
+            message=message,
+            fix_hint="restore the dataset from another copy (fairway repair)",
             check="fixity",
         )
 
@@ -48,7 +55,9 @@ def bag_findings(path: Path, *, processes: int = 1) -> list[Finding]:
         only_listed, only_present = bag.compare_manifests_with_fs()
     except (bagit.BagError, OSError) as exc:
         return [finding(str(path), f"not a readable bag: {exc}")]
-    out = [finding(rel, f"{rel}: listed in the manifest but missing") for rel in sorted(only_listed)]
+    out = [
+        finding(rel, f"{rel}: listed in the manifest but missing") for rel in sorted(only_listed)
+    ]
     out += [finding(rel, f"{rel}: present but not in the manifest") for rel in sorted(only_present)]
     missing = set(only_listed)
 
@@ -60,7 +69,9 @@ def bag_findings(path: Path, *, processes: int = 1) -> list[Finding]:
         )
         actual = file_digest(path / rel, algorithm)
         if actual != expected:
-            return finding(rel, f"{rel}: {algorithm} is {actual[:12]}…, manifest says {expected[:12]}…")
+            return finding(
+                rel, f"{rel}: {algorithm} is {actual[:12]}…, manifest says {expected[:12]}…"
+            )
         return None
 
     with ThreadPoolExecutor(max_workers=max(1, processes)) as pool:
@@ -161,9 +172,15 @@ class LocalArchive:
         """Findings of a full fixity check of one archived dataset."""
         final = self.root / dataset
         if not final.is_dir():
-            return [Finding(
-                path=str(final), module="fixity", level="required", severity=Severity.ERROR,
-                message="archived dataset is missing", fix_hint="restore it from another copy",
-                check="fixity",
-            )]
+            return [
+                Finding(
+                    path=str(final),
+                    module="fixity",
+                    level="required",
+                    severity=Severity.ERROR,
+                    message="archived dataset is missing",
+                    fix_hint="restore it from another copy",
+                    check="fixity",
+                )
+            ]
         return bag_findings(final, processes=self.processes)

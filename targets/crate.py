@@ -58,7 +58,9 @@ def write_crate_metadata(
         root["license"] = {"@id": LICENCE_URLS.get(str(licence), str(licence))}
     if (released := record.value("study.release_date")) is not None:
         root["datePublished"] = str(released)
-    if keywords := [v.value for k, v in sorted(record.fields.items()) if k.startswith("study.keywords")]:
+    if keywords := [
+        v.value for k, v in sorted(record.fields.items()) if k.startswith("study.keywords")
+    ]:
         root["keywords"] = keywords
     if authors := _authors(crate, record):
         root["author"] = authors
@@ -75,24 +77,39 @@ def write_crate_metadata(
     i = 0
     while (name := record.value(f"biosample.organism[{i}].scientific_name")) is not None:
         taxon = record.value(f"biosample.organism[{i}].ncbi_taxon")
-        image.append_to("about", crate.add_jsonld({
-            "@id": f"http://purl.obolibrary.org/obo/NCBITaxon_{str(taxon).split(':')[-1]}"
-            if taxon else f"#organism-{i}",
-            "@type": "DefinedTerm", "name": name,
-        }))
+        image.append_to(
+            "about",
+            crate.add_jsonld(
+                {
+                    "@id": f"http://purl.obolibrary.org/obo/NCBITaxon_{str(taxon).split(':')[-1]}"
+                    if taxon
+                    else f"#organism-{i}",
+                    "@type": "DefinedTerm",
+                    "name": name,
+                }
+            ),
+        )
         i += 1
     for rel in extra_files:
-        crate.add_file(source=None, dest_path=rel, properties={"encodingFormat": "application/json"})
-    crate.add_jsonld({
-        "@id": "#fairway-conversion",
-        "@type": "CreateAction",
-        "name": "Conversion to OME-Zarr and validation",
-        "instrument": {"@id": "#fairway"},
-        "result": {"@id": f"{zarr_name}/"},
-    })
-    crate.add_jsonld({
-        "@id": "#fairway", "@type": "SoftwareApplication", "name": "fairway",
-        "version": tool_version,
-    })
+        crate.add_file(
+            source=None, dest_path=rel, properties={"encodingFormat": "application/json"}
+        )
+    crate.add_jsonld(
+        {
+            "@id": "#fairway-conversion",
+            "@type": "CreateAction",
+            "name": "Conversion to OME-Zarr and validation",
+            "instrument": {"@id": "#fairway"},
+            "result": {"@id": f"{zarr_name}/"},
+        }
+    )
+    crate.add_jsonld(
+        {
+            "@id": "#fairway",
+            "@type": "SoftwareApplication",
+            "name": "fairway",
+            "version": tool_version,
+        }
+    )
     crate.metadata.write(data_dir)
     return data_dir / "ro-crate-metadata.json"

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import shutil
 from pathlib import Path
 
@@ -52,4 +51,4 @@ def bag_info(dataset: str, record: MetadataRecord, source_fingerprint: str) -> d
     }
     if (org := record.value("study.authors[0].affiliation")) is not None:
         info["Source-Organization"] = str(org)[:200]
-    return json.loads(json.dumps(info))
+    return info

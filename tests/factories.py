@@ -31,7 +31,9 @@ def age(path: Path, seconds: float = 3600.0) -> None:
         os.utime(p, ns=(st.st_atime_ns, st.st_mtime_ns - int(seconds * 1e9)))
 
 
-def make_ome_tiff(path: Path, *, seed: int = 1, c: int = 2, z: int = 4, y: int = 96, x: int = 80) -> Path:
+def make_ome_tiff(
+    path: Path, *, seed: int = 1, c: int = 2, z: int = 4, y: int = 96, x: int = 80
+) -> Path:
     """An OME-TIFF with instrument, objective and channel metadata."""
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(ome_tiff_bytes(path.stem, c=c, z=z, y=y, x=x, seed=seed))
@@ -41,19 +43,31 @@ def make_ome_tiff(path: Path, *, seed: int = 1, c: int = 2, z: int = 4, y: int =
 def make_plain_tiff(path: Path, *, seed: int = 2, shape: tuple[int, int] = (150, 130)) -> Path:
     """A TIFF with no metadata at all."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    tifffile.imwrite(path, blobs(shape, n=8, sigma=6.0, seed=seed), metadata=None, photometric="minisblack")
+    tifffile.imwrite(
+        path, blobs(shape, n=8, sigma=6.0, seed=seed), metadata=None, photometric="minisblack"
+    )
     return path
 
 
 def make_imagej(path: Path, *, seed: int = 3) -> Path:
     """An ImageJ hyperstack T=2 Z=3 C=2 with spacing, unit and frame interval."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    data = np.stack([
-        np.stack([blobs((3, 64, 72), n=5, sigma=4.0, seed=seed + 10 * t + c) for c in range(2)], axis=1)
-        for t in range(2)
-    ])
-    tifffile.imwrite(path, data, imagej=True, resolution=(1 / 0.25, 1 / 0.25),
-                     metadata={"axes": "TZCYX", "spacing": 1.5, "unit": "um", "finterval": 10.0})
+    data = np.stack(
+        [
+            np.stack(
+                [blobs((3, 64, 72), n=5, sigma=4.0, seed=seed + 10 * t + c) for c in range(2)],
+                axis=1,
+            )
+            for t in range(2)
+        ]
+    )
+    tifffile.imwrite(
+        path,
+        data,
+        imagej=True,
+        resolution=(1 / 0.25, 1 / 0.25),
+        metadata={"axes": "TZCYX", "spacing": 1.5, "unit": "um", "finterval": 10.0},
+    )
     return path
 
 
@@ -86,6 +100,8 @@ def tree_snapshot(root: Path) -> dict[str, tuple[int, int, str]]:
             p = Path(dirpath) / f
             st = p.lstat()
             snap[str(p.relative_to(root))] = (
-                st.st_size, st.st_mtime_ns, hashlib.sha256(p.read_bytes()).hexdigest()
+                st.st_size,
+                st.st_mtime_ns,
+                hashlib.sha256(p.read_bytes()).hexdigest(),
             )
     return snap

@@ -10,8 +10,17 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
-PACKAGES = ["flows", "ingest", "metadata", "converters", "validators", "schemas", "targets",
-            "catalog", "core"]
+PACKAGES = [
+    "flows",
+    "ingest",
+    "metadata",
+    "converters",
+    "validators",
+    "schemas",
+    "targets",
+    "catalog",
+    "core",
+]
 
 
 @pytest.mark.parametrize("name", PACKAGES)
@@ -28,8 +37,16 @@ def test_no_other_distribution_ships_the_name(name: str) -> None:
 
 
 def test_top_level_layout() -> None:
-    for entry in [*PACKAGES, "tests", "benchmarks", "prefect.yaml", "pyproject.toml", "README.md",
-                  ".ci/run", "requirements.lock"]:
+    for entry in [
+        *PACKAGES,
+        "tests",
+        "benchmarks",
+        "prefect.yaml",
+        "pyproject.toml",
+        "README.md",
+        ".ci/run",
+        "requirements.lock",
+    ]:
         assert (REPO / entry).exists(), entry
 
 
@@ -39,8 +56,11 @@ def test_console_script_is_declared() -> None:
 
 
 def test_lock_pins_every_requirement_exactly() -> None:
-    lines = [ln for ln in (REPO / "requirements.lock").read_text().splitlines()
-             if ln.strip() and not ln.startswith("#")]
+    lines = [
+        ln
+        for ln in (REPO / "requirements.lock").read_text().splitlines()
+        if ln.strip() and not ln.startswith("#")
+    ]
     assert lines
     assert all("==" in ln for ln in lines), [ln for ln in lines if "==" not in ln]
     pins = dict(ln.split("==", 1) for ln in lines)

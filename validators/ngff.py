@@ -15,8 +15,12 @@ __all__ = ["check_ngff"]
 
 def _finding(path: str, message: str, hint: str = "") -> Finding:
     return Finding(
-        path=path, module="ngff", level="required", severity=Severity.ERROR,
-        message=message, fix_hint=hint or "re-convert the dataset; the writer produced invalid NGFF",
+        path=path,
+        module="ngff",
+        level="required",
+        severity=Severity.ERROR,
+        message=message,
+        fix_hint=hint or "re-convert the dataset; the writer produced invalid NGFF",
         check="ngff",
     )
 
@@ -55,15 +59,23 @@ def check_ngff(store: Path) -> list[Finding]:
             continue
         attrs = img.ome_attributes
         for ms in attrs.multiscales:
-            for axis in ms.axes:
-                if axis.type == "space" and not axis.unit:
-                    findings.append(Finding(
-                        path=f"{p}/multiscales/axes/{axis.name}", module="ngff",
-                        level="recommended", severity=Severity.WARNING,
-                        message=f"spatial axis '{axis.name}' has no unit (physical size unknown)",
-                        fix_hint="supply pixels.physical_size_* (sidecar or instrument software)",
-                        check="ngff",
-                    ))
+            level0 = root[p][ms.datasets[0].path]  # type: ignore[index]
+            shape = getattr(level0, "shape", ())
+            for axis, size in zip(ms.axes, shape, strict=False):
+                if axis.type == "space" and not axis.unit and size > 1:
+                    findings.append(
+                        Finding(
+                            path=f"{p}/multiscales/axes/{axis.name}",
+                            module="ngff",
+                            level="recommended",
+                            severity=Severity.WARNING,
+                            message=f"spatial axis '{axis.name}' has no unit "
+                            "(physical size unknown)",
+                            fix_hint="supply pixels.physical_size_* "
+                            "(sidecar or instrument software)",
+                            check="ngff",
+                        )
+                    )
     ome_xml = store / "OME" / "METADATA.ome.xml"
     if not ome_xml.is_file():
         findings.append(_finding("OME/METADATA.ome.xml", "the OME-XML of the source is missing"))

@@ -78,7 +78,11 @@ class _Walker:
             if prop.get("type") == "object" and prop.get("required"):
                 yield from self.findings({}, prop, [*path, missing], ann)
                 return
-            if prop.get("type") == "array" and isinstance(prop.get("items"), dict) and prop["items"].get("required"):
+            if (
+                prop.get("type") == "array"
+                and isinstance(prop.get("items"), dict)
+                and prop["items"].get("required")
+            ):
                 yield from self.findings({}, prop["items"], [*path, missing, 0], ann)
                 return
             yield self._finding([*path, missing], ann, f"missing: {_join([*path, missing])}")

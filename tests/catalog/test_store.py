@@ -15,7 +15,11 @@ from core.records import Acquisition, SourceFile, State
 
 @pytest.fixture(params=["sqlite", "postgresql"])
 def catalog(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Catalog]:
-    url = f"sqlite:///{tmp_path / 'c.sqlite'}" if request.param == "sqlite" else request.getfixturevalue("postgres_url")
+    url = (
+        f"sqlite:///{tmp_path / 'c.sqlite'}"
+        if request.param == "sqlite"
+        else request.getfixturevalue("postgres_url")
+    )
     cat = Catalog.open(url)
     try:
         yield cat
@@ -32,8 +36,15 @@ def test_first_claim_owns_then_duplicates_are_deliveries(catalog: Catalog) -> No
     acq = _acq()
     assert catalog.claim(acq, "w1").outcome is ClaimOutcome.NEW
     assert catalog.claim(acq, "w2").outcome is ClaimOutcome.BUSY
-    catalog.finish(acq.id, "w1", State.ARCHIVED, fair_level="ngff", location="/a/fw",
-                   record={"fields": {}}, report={"findings": []})
+    catalog.finish(
+        acq.id,
+        "w1",
+        State.ARCHIVED,
+        fair_level="ngff",
+        location="/a/fw",
+        record={"fields": {}},
+        report={"findings": []},
+    )
     again = catalog.claim(_acq(source="/elsewhere/copy.tif"), "w3")
     assert again.outcome is ClaimOutcome.DONE and again.state is State.ARCHIVED
     assert len(catalog.acquisitions()) == 1
@@ -58,9 +69,9 @@ def test_stale_claim_is_retaken_once(catalog: Catalog) -> None:
 def test_find_by_dataset_id_or_fingerprint_prefix(catalog: Catalog) -> None:
     acq = _acq(fp="c" * 64)
     catalog.claim(acq, "w")
-    assert catalog.find(acq.dataset_id).id == acq.id  # type: ignore[union-attr]
-    assert catalog.find(acq.id).id == acq.id  # type: ignore[union-attr]
-    assert catalog.find("c" * 10).id == acq.id  # type: ignore[union-attr]
+    assert catalog.find(acq.dataset_id).id == acq.id
+    assert catalog.find(acq.id).id == acq.id
+    assert catalog.find("c" * 10).id == acq.id
     assert catalog.find("nothing") is None
 
 

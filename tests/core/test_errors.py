@@ -1,6 +1,12 @@
 from __future__ import annotations
 
-from core.errors import CorruptInputError, FairwayError, FinalError, IncompleteAcquisitionError, RetryableError
+from core.errors import (
+    CorruptInputError,
+    FairwayError,
+    FinalError,
+    IncompleteAcquisitionError,
+    RetryableError,
+)
 
 
 def test_message_says_what_where_and_next_step() -> None:

@@ -6,7 +6,12 @@ from core.fieldpaths import expand, flatten, parse_path
 
 
 def test_parse_path() -> None:
-    assert parse_path("channels[2].detector_settings.gain") == ["channels", 2, "detector_settings", "gain"]
+    assert parse_path("channels[2].detector_settings.gain") == [
+        "channels",
+        2,
+        "detector_settings",
+        "gain",
+    ]
 
 
 def test_expand_and_flatten_round_trip() -> None:

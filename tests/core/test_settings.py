@@ -18,7 +18,9 @@ def test_defaults_live_in_the_home(tmp_path: Path) -> None:
 def test_precedence_file_then_environment_then_overrides(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    (tmp_path / "fairway.toml").write_text("[fairway]\nquiet_seconds = 5\nworkers = 3\nchunk_yx = 128\n")
+    (tmp_path / "fairway.toml").write_text(
+        "[fairway]\nquiet_seconds = 5\nworkers = 3\nchunk_yx = 128\n"
+    )
     monkeypatch.setenv("FAIRWAY_WORKERS", "4")
     s = load_settings(tmp_path, chunk_yx=256)
     assert s.quiet_seconds == 5  # file
@@ -42,5 +44,5 @@ def test_invalid_values_name_the_setting(tmp_path: Path) -> None:
 
 def test_broken_toml_is_a_settings_error(tmp_path: Path) -> None:
     (tmp_path / "fairway.toml").write_text("[fairway\n")
-    with pytest.raises(SettingsError, match="fairway.toml"):
+    with pytest.raises(SettingsError, match=r"fairway\.toml"):
         load_settings(tmp_path)

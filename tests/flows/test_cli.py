@@ -9,7 +9,7 @@ import pytest
 from typer.testing import CliRunner
 
 from flows.cli import app
-from tests.factories import make_ome_tiff, make_plain_tiff, age
+from tests.factories import age, make_ome_tiff, make_plain_tiff
 
 pytestmark = pytest.mark.usefixtures("prefect_harness")
 
@@ -24,11 +24,16 @@ def home(prefect_harness: None, tmp_path_factory: pytest.TempPathFactory) -> Pat
     make_plain_tiff(inbox / "b.tif")
     (inbox / "c.tif").write_bytes(b"II*\x00garbage")
     age(inbox)
-    result = runner.invoke(app, ["--home", str(root / "home"), "ingest", str(inbox),
-                                 "--quiet-seconds", "1", "--json"])
+    result = runner.invoke(
+        app, ["--home", str(root / "home"), "ingest", str(inbox), "--quiet-seconds", "1", "--json"]
+    )
     assert result.exit_code == 0, result.output
     summary = json.loads(result.stdout)
-    assert sorted(o["outcome"] for o in summary["outcomes"]) == ["archived", "archived", "quarantined"]
+    assert sorted(o["outcome"] for o in summary["outcomes"]) == [
+        "archived",
+        "archived",
+        "quarantined",
+    ]
     return root / "home"
 
 
@@ -53,7 +58,13 @@ def test_show_and_gaps_json(home: Path) -> None:
     assert view["dataset"] == dataset
     assert {"record", "validation", "files", "events", "deliveries"} <= set(view)
     assert any(f["path"].endswith("METADATA.ome.xml") for f in view["files"])
-    assert [e["step"] for e in view["events"]][:5] == ["ingest", "extract", "convert", "validate", "archive"]
+    assert [e["step"] for e in view["events"]][:5] == [
+        "ingest",
+        "extract",
+        "convert",
+        "validate",
+        "archive",
+    ]
     gaps = _json(["--home", str(home), "gaps", dataset, "--json"])
     assert gaps and {"path", "module", "level", "severity", "message", "fix_hint"} <= set(gaps[0])
     assert any(g["path"] == "study.title" for g in gaps)
@@ -79,3 +90,26 @@ def test_unknown_dataset_is_a_clear_error(home: Path) -> None:
     result = runner.invoke(app, ["--home", str(home), "show", "fw-nope"])
     assert result.exit_code == 2
     assert "no such dataset" in result.output
+
+
+def test_watch_runs_the_flow_repeatedly_without_a_server(
+    prefect_harness: None, tmp_path: Path
+) -> None:
+    inbox = tmp_path / "inbox"
+    make_plain_tiff(inbox / "w.tif")
+    age(inbox)
+    result = runner.invoke(
+        app,
+        [
+            "--home",
+            str(tmp_path / "home"),
+            "watch",
+            str(inbox),
+            "--interval",
+            "0.5",
+            "--max-runs",
+            "2",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    assert "archived=1" in result.output and "nothing new" in result.output

@@ -13,6 +13,7 @@ import time
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -20,7 +21,7 @@ import yaml
 REPO = Path(__file__).resolve().parents[2]
 
 
-def _deployments() -> list[dict]:
+def _deployments() -> list[dict[str, Any]]:
     return yaml.safe_load((REPO / "prefect.yaml").read_text())["deployments"]
 
 
@@ -29,7 +30,7 @@ def test_entrypoint_loads_as_a_worker_loads_it(monkeypatch: pytest.MonkeyPatch) 
 
     monkeypatch.chdir(REPO)
     for dep in _deployments():
-        flow = load_flow_from_entrypoint(dep["entrypoint"], use_placeholder_flow=False)
+        flow: Any = load_flow_from_entrypoint(dep["entrypoint"], use_placeholder_flow=False)
         assert flow.name == "fairway-ingest"
         params = set(inspect.signature(flow.fn).parameters)
         assert set(dep["parameters"]) <= params
@@ -45,13 +46,20 @@ def _free_port() -> int:
 @pytest.fixture
 def prefect_server(tmp_path: Path) -> Iterator[tuple[str, dict[str, str]]]:
     port = _free_port()
-    env = {**os.environ, "PREFECT_HOME": str(tmp_path / "prefect"),
-           "PREFECT_API_URL": f"http://127.0.0.1:{port}/api",
-           "PREFECT_SERVER_ANALYTICS_ENABLED": "false"}
+    env = {
+        **os.environ,
+        "PREFECT_HOME": str(tmp_path / "prefect"),
+        "PREFECT_API_URL": f"http://127.0.0.1:{port}/api",
+        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+    }
     prefect = shutil.which("prefect", path=str(Path(sys.executable).parent))
     assert prefect is not None
-    proc = subprocess.Popen([prefect, "server", "start", "--host", "127.0.0.1", "--port", str(port)],
-                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [prefect, "server", "start", "--host", "127.0.0.1", "--port", str(port)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         deadline = time.monotonic() + 90
         while time.monotonic() < deadline:
@@ -74,8 +82,9 @@ def test_prefect_deploy_all_against_a_local_server(
     prefect, env = prefect_server
 
     def run(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([prefect, *args], env=env, cwd=REPO, capture_output=True,
-                              text=True, timeout=180)
+        return subprocess.run(
+            [prefect, *args], env=env, cwd=REPO, capture_output=True, text=True, timeout=180
+        )
 
     created = run("work-pool", "create", "fairway-process", "--type", "process")
     assert created.returncode == 0, created.stderr

@@ -85,7 +85,10 @@ def test_identity_is_content_not_path(tmp_path: Path) -> None:
     (tmp_path / "two").mkdir()
     shutil.copy(a, tmp_path / "two" / "renamed.tif")
     make_plain_tiff(tmp_path / "three" / "a.tif", seed=99)
-    prints = {c.source.relative_to(tmp_path).as_posix(): fingerprint(c).fingerprint for c in scan([tmp_path])}
+    prints = {
+        c.source.relative_to(tmp_path).as_posix(): fingerprint(c).fingerprint
+        for c in scan([tmp_path])
+    }
     assert prints["one/a.tif"] == prints["two/renamed.tif"]
     assert prints["one/a.tif"] != prints["three/a.tif"]
 

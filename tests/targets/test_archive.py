@@ -24,7 +24,8 @@ def _payload(tmp_path: Path, name: str = "fw-1") -> Path:
             "biosample.organism[0].scientific_name": Sourced(value="Homo sapiens", source="s"),
             "biosample.organism[0].ncbi_taxon": Sourced(value="NCBITaxon:9606", source="s"),
         },
-        ome_xml="<OME/>", ome_xml_origin="generated",
+        ome_xml="<OME/>",
+        ome_xml_origin="generated",
     )
     report = ValidationReport(dataset=name, fair_level="ngff")
     return assemble_payload(tmp_path / "staging" / "payload", name, store, record, report, "0.1.0")
@@ -53,7 +54,9 @@ def test_publish_is_idempotent(tmp_path: Path) -> None:
     first = archive.publish("fw-1", _payload(tmp_path), {})
     second = archive.publish("fw-1", _payload(tmp_path), {})
     assert first.manifest_sha256 == second.manifest_sha256
-    assert [p.name for p in (tmp_path / "archive").iterdir() if not p.name.startswith(".")] == ["fw-1"]
+    assert [p.name for p in (tmp_path / "archive").iterdir() if not p.name.startswith(".")] == [
+        "fw-1"
+    ]
 
 
 def test_damaged_archive_is_never_overwritten(tmp_path: Path) -> None:
@@ -79,7 +82,9 @@ def test_verify_reports_missing_and_extra_files(tmp_path: Path) -> None:
     assert archive.verify("fw-missing")[0].message == "archived dataset is missing"
 
 
-def test_failure_leaves_nothing_under_the_final_name(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_failure_leaves_nothing_under_the_final_name(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     archive = LocalArchive(tmp_path / "archive")
 
     def no_space(*args: object, **kwargs: object) -> None:
@@ -95,7 +100,8 @@ def test_failure_leaves_nothing_under_the_final_name(tmp_path: Path, monkeypatch
 def test_bag_info_has_no_personal_data() -> None:
     record = MetadataRecord(
         fields={"experimenters[0].email": Sourced(value="ada@example.org", source="ome")},
-        ome_xml="<OME/>", ome_xml_origin="generated",
+        ome_xml="<OME/>",
+        ome_xml_origin="generated",
     )
     info = bag_info("fw-1", record, "ab" * 32)
     assert "ada@example.org" not in json.dumps(info)

@@ -9,12 +9,12 @@ from converters import write_ome_zarr
 from core.records import Finding, MetadataRecord, Severity, Sourced
 from core.settings import Settings
 from core.tiffio import open_tiff
+from metadata.ome_map import ome_fields
 from metadata.sidecar import read_sidecar
 from metadata.tiff import describe_tiff
-from metadata.ome_map import ome_fields
 from schemas import available, load
-from validators import check_ngff, check_record, fair_level, validate
 from tests.factories import SIDECAR_YAML, make_ome_tiff, make_plain_tiff
+from validators import check_ngff, check_record, fair_level, validate
 
 
 def _record(tmp_path: Path, src: Path, sidecar: str | None) -> MetadataRecord:
@@ -25,7 +25,7 @@ def _record(tmp_path: Path, src: Path, sidecar: str | None) -> MetadataRecord:
         p = tmp_path / "fairway.yaml"
         p.write_text(sidecar)
         fields.update(read_sidecar(p, max_bytes=10**6))
-    return MetadataRecord(fields=fields, ome_xml=d.ome_xml, ome_xml_origin=d.origin)  # type: ignore[arg-type]
+    return MetadataRecord(fields=fields, ome_xml=d.ome_xml, ome_xml_origin=d.origin)
 
 
 def test_schemas_are_2020_12_with_ids() -> None:
@@ -65,8 +65,14 @@ def test_conditional_z_step_and_value_checks(tmp_path: Path) -> None:
     findings = check_record(rec.model_copy(update={"fields": fields}))
     paths = {f.path: f for f in findings}
     assert paths["pixels.physical_size_z"].level == "conditional"
-    assert "maximum" in paths["objective.lens_na"].message or "1.7" in paths["objective.lens_na"].message
-    assert "pattern" in paths["biosample.organism[0].ncbi_taxon"].message or "NCBITaxon" in paths["biosample.organism[0].ncbi_taxon"].message
+    assert (
+        "maximum" in paths["objective.lens_na"].message
+        or "1.7" in paths["objective.lens_na"].message
+    )
+    assert (
+        "pattern" in paths["biosample.organism[0].ncbi_taxon"].message
+        or "NCBITaxon" in paths["biosample.organism[0].ncbi_taxon"].message
+    )
 
 
 def test_ngff_check_of_written_store(tmp_path: Path, settings: Settings) -> None:

@@ -37,7 +37,9 @@ def upgrade() -> None:
     op.create_table(
         "deliveries",
         sa.Column("id", sa.Integer(), primary_key=True, autoincrement=True),
-        sa.Column("acquisition_id", sa.String(32), sa.ForeignKey("acquisitions.id"), nullable=False),
+        sa.Column(
+            "acquisition_id", sa.String(32), sa.ForeignKey("acquisitions.id"), nullable=False
+        ),
         sa.Column("path", sa.Text(), nullable=False),
         sa.Column("seen_at", sa.DateTime(timezone=True), nullable=False),
         sa.UniqueConstraint("acquisition_id", "path"),
@@ -46,7 +48,9 @@ def upgrade() -> None:
     op.create_table(
         "events",
         sa.Column("id", sa.Integer(), primary_key=True, autoincrement=True),
-        sa.Column("acquisition_id", sa.String(32), sa.ForeignKey("acquisitions.id"), nullable=False),
+        sa.Column(
+            "acquisition_id", sa.String(32), sa.ForeignKey("acquisitions.id"), nullable=False
+        ),
         sa.Column("at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("actor", sa.String(128), nullable=False),
         sa.Column("step", sa.String(32), nullable=False),
