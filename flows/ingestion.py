@@ -24,7 +24,12 @@ from prefect.artifacts import (
 from pydantic import BaseModel
 
 from catalog import Catalog, ClaimOutcome, worker_id
-from core.errors import FairwayError, FinalError, IncompleteAcquisitionError, UnsupportedFormatError
+from core.errors import (
+    CatalogError,
+    FairwayError,
+    IncompleteAcquisitionError,
+    UnsupportedFormatError,
+)
 from core.progress import Progress
 from core.records import State
 from core.settings import Settings, load_settings
@@ -98,11 +103,14 @@ def _process(cand: Candidate, settings: Settings, catalog: Catalog, worker: str)
             )
             report = validate_step(acq, record, store, catalog, worker)
             archived = archive_step(acq, record, report, store, settings, catalog, worker)
-    except FinalError as exc:
+    except FairwayError as exc:
+        # bad input (final), or storage that still failed after its retries: quarantine with
+        # the reason and go on with the next acquisition
         state = _terminal_for(exc)
-        _finish_failed(
-            catalog, acq.id, worker, state, f"{exc.kind}: {exc}", settings, acq.dataset_id
-        )
+        if not _finish(
+            catalog, acq.id, worker, state, settings, acq.dataset_id, reason=f"{exc.kind}: {exc}"
+        ):
+            return base.model_copy(update={"outcome": "busy", "reason": "claim taken over"})
         return base.model_copy(
             update={"outcome": state.value, "state": state.value, "reason": str(exc)}
         )
@@ -111,19 +119,23 @@ def _process(cand: Candidate, settings: Settings, catalog: Catalog, worker: str)
         # traceback, and report the run as failed (exit code 1) — never a silent success
         log.exception("internal error while processing %s", acq.source)
         reason = f"internal error {type(exc).__name__}: {exc} — please report this"
-        _finish_failed(catalog, acq.id, worker, State.QUARANTINED, reason, settings, acq.dataset_id)
+        _finish(catalog, acq.id, worker, State.QUARANTINED, settings, acq.dataset_id, reason=reason)
         return base.model_copy(
             update={"outcome": "failed", "state": State.QUARANTINED.value, "reason": reason}
         )
-    catalog.finish(
+    if not _finish(
+        catalog,
         acq.id,
         worker,
         State.ARCHIVED,
+        settings,
+        acq.dataset_id,
         record=record.model_dump(mode="json"),
         report=report.model_dump(mode="json"),
         fair_level=report.fair_level,
         location=archived.location,
-    )
+    ):
+        return base.model_copy(update={"outcome": "busy", "reason": "claim taken over"})
     return base.model_copy(
         update={
             "outcome": "archived",
@@ -138,17 +150,23 @@ def _timeout(settings: Settings) -> timedelta:
     return timedelta(seconds=settings.claim_timeout_seconds)
 
 
-def _finish_failed(
+def _finish(
     catalog: Catalog,
     acq_id: str,
     worker: str,
     state: State,
-    reason: str,
     settings: Settings,
     dataset: str,
-) -> None:
+    **facts: Any,
+) -> bool:
+    """Record the terminal state; ``False`` if another worker took the claim over."""
     shutil.rmtree(settings.staging_root / dataset, ignore_errors=True)
-    catalog.finish(acq_id, worker, state, reason=reason)
+    try:
+        catalog.finish(acq_id, worker, state, **facts)
+    except CatalogError as exc:
+        log.warning("%s", exc)
+        return False
+    return True
 
 
 def _summary_markdown(summary: IngestSummary) -> str:

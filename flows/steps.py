@@ -8,12 +8,15 @@ from __future__ import annotations
 import shutil
 from importlib.metadata import version
 from pathlib import Path
+from typing import Any
 
+from ome_types import from_xml
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
 from catalog import Catalog
 from converters import write_ome_zarr
+from core.errors import RetryableError
 from core.progress import ProgressCallback
 from core.records import (
     Acquisition,
@@ -83,8 +86,6 @@ def convert_step(
     progress: ProgressCallback,
 ) -> tuple[Path, list[ConvertedImage]]:
     """Write the OME-Zarr into the staging area."""
-    from ome_types import from_xml
-
     dest = settings.staging_root / acq.dataset_id / f"{acq.dataset_id}.ome.zarr"
     ome = from_xml(record.ome_xml, validate=False)
     images = write_ome_zarr(
@@ -123,7 +124,24 @@ def validate_step(
     return report
 
 
-@task(name="archive", cache_policy=NO_CACHE, retries=2, retry_delay_seconds=5)
+def _retry_if_retryable(_task: Any, _run: Any, state: Any) -> bool:
+    """Retry only what may succeed later (storage hiccups), never bad input."""
+    try:
+        state.result()
+    except RetryableError:
+        return True
+    except BaseException:  # noqa: BLE001 - any other failure is final for a retry decision
+        return False
+    return False
+
+
+@task(
+    name="archive",
+    cache_policy=NO_CACHE,
+    retries=2,
+    retry_delay_seconds=5,
+    retry_condition_fn=_retry_if_retryable,
+)
 def archive_step(
     acq: Acquisition,
     record: MetadataRecord,

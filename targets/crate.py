@@ -64,7 +64,16 @@ def write_crate_metadata(
         root["keywords"] = keywords
     if authors := _authors(crate, record):
         root["author"] = authors
-    root["fairLevel"] = report.fair_level
+    root["additionalProperty"] = {"@id": "#fair-level"}
+    crate.add_jsonld(
+        {
+            "@id": "#fair-level",
+            "@type": "PropertyValue",
+            "name": "fairway FAIR level",
+            "value": report.fair_level,
+            "description": "Highest metadata level met: none < ngff < rembi < rembi+nbo-tier1",
+        }
+    )
     image = crate.add_dataset(
         source=None,
         dest_path=f"{zarr_name}/",

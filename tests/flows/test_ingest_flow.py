@@ -176,3 +176,29 @@ def test_corpus_files_end_to_end(prefect_harness: None, corpus: Path, tmp_path: 
             assert o.reason and Path(o.source).name in o.reason
     assert tree_snapshot(inbox) == before
     assert os.listdir(settings.archive_root / ".staging") == []
+
+
+def test_an_internal_error_quarantines_one_and_the_rest_still_run(
+    prefect_harness: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import flows.steps
+
+    inbox = tmp_path / "inbox"
+    make_inbox(inbox)
+    real = flows.steps.validate
+
+    def flaky(dataset: str, record: object, store: Path) -> object:
+        if "stack" in str(record.value("source.files[0].name")):  # type: ignore[attr-defined]
+            raise RuntimeError("validator bug")
+        return real(dataset, record, store)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(flows.steps, "validate", flaky)
+    settings = load_settings(tmp_path / "home", quiet_seconds=1, chunk_yx=64)
+    summary = run_ingest([inbox], settings)
+    outcomes = _by_source(summary)
+    assert outcomes["stack.tif"] == "failed"
+    assert outcomes["cells.ome.tif"] == "archived" and outcomes["plain.tif"] == "archived"
+    assert summary.internal_errors == 1
+    row = next(r for r in _rows(settings) if r.source.endswith("stack.tif"))
+    assert row.state == "quarantined" and "validator bug" in str(row.reason)
+    assert list(settings.staging_root.iterdir()) == []
