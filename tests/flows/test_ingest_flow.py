@@ -188,9 +188,9 @@ def test_an_internal_error_quarantines_one_and_the_rest_still_run(
     real = flows.steps.validate
 
     def flaky(dataset: str, record: object, store: Path) -> object:
-        if "stack" in str(record.value("source.files[0].name")):  # type: ignore[attr-defined]
+        if "stack" in str(record.value("source.files[0].name")):
             raise RuntimeError("validator bug")
-        return real(dataset, record, store)  # type: ignore[arg-type]
+        return real(dataset, record, store)
 
     monkeypatch.setattr(flows.steps, "validate", flaky)
     settings = load_settings(tmp_path / "home", quiet_seconds=1, chunk_yx=64)
