@@ -5,16 +5,27 @@ from __future__ import annotations
 import dask.array as da
 import numpy as np
 
-__all__ = ["downsample_2x", "level_count"]
+__all__ = ["MIN_PYRAMID_YX", "downsample_2x", "level_count"]
+
+
+#: images at least this large in Y and X always get one 2x level, even if they fit a chunk
+MIN_PYRAMID_YX = 64
 
 
 def level_count(shape_yx: tuple[int, int], chunk_yx: int) -> int:
-    """Number of levels, counting the full resolution, so the last fits in one chunk."""
+    """Number of levels, counting the full resolution.
+
+    Levels halve Y and X until the smallest fits in one chunk; an image of at least
+    ``MIN_PYRAMID_YX`` pixels in both gets at least one downsampled level, so that every
+    dataset has a real pyramid for viewers.
+    """
     y, x = shape_yx
     levels = 1
     while max(y, x) > chunk_yx and min(y, x) >= 2:
         y, x = y // 2, x // 2
         levels += 1
+    if levels == 1 and min(shape_yx) >= MIN_PYRAMID_YX:
+        levels = 2
     return levels
 
 

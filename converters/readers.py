@@ -71,15 +71,33 @@ def open_pixels(path: Path, kind: str, settings: Settings) -> Iterator[list[Pixe
         out: list[PixelSeries] = []
         for i, series in enumerate(tif.series):
             try:
-                store = series.aszarr(level=0)
+                # one zarr chunk per plane for strip-organised pages (one read, not one per
+                # strip); tiled pages keep their tiles so huge planes stay out of memory
+                page = series.keyframe
+                plane_bytes = (
+                    page.imagewidth
+                    * page.imagelength
+                    * page.samplesperpixel
+                    * series.dtype.itemsize
+                )
+                per_page = not page.is_tiled and plane_bytes <= settings.memory_limit_bytes // 8
+                store = series.aszarr(level=0, chunkmode="page" if per_page else None)
                 arr = zarr.open_array(store=store, mode="r")
             except Exception as exc:
                 raise CorruptInputError(
                     f"series {i} cannot be read ({type(exc).__name__}: {exc})", where=path
                 ) from exc
+            # one task per plane (strip files) or per output tile (tiled files): never a task
+            # per TIFF strip
+            chunks = tuple(
+                (n if per_page else min(settings.chunk_yx, n))
+                if ax in "YX"
+                else (n if ax == "S" else 1)
+                for ax, n in zip(series.axes, arr.shape, strict=True)
+            )
             data = da.from_array(
                 _GuardedArray(arr, path),
-                chunks=arr.chunks,
+                chunks=chunks,
                 asarray=True,
                 name=f"read-{path.name}-{i}-{uuid.uuid4().hex[:8]}",
             )

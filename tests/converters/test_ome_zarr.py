@@ -137,3 +137,18 @@ def test_corpus_conversion_keeps_pixels(
     assert level0.size == source.size
     assert images[0].shape == level0.shape
     assert np.array_equal(np.sort(level0, axis=None), np.sort(source, axis=None)), axes
+
+
+@pytest.mark.parametrize(
+    ("shape", "chunk", "levels"),
+    [
+        ((150, 140), 64, 3),
+        ((512, 512), 512, 2),
+        ((4096, 2048), 512, 4),
+        ((40, 4000), 512, 4),
+        ((32, 32), 512, 1),
+        ((1, 1), 64, 1),
+    ],
+)
+def test_level_count(shape: tuple[int, int], chunk: int, levels: int) -> None:
+    assert level_count(shape, chunk) == levels
