@@ -75,6 +75,28 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur.close()
 
 
+def _event(
+    s: Session,
+    acq_id: str,
+    actor: str,
+    step: str,
+    action: str,
+    detail: dict[str, Any] | None = None,
+    *,
+    at: datetime | None = None,
+) -> None:
+    s.add(
+        EventRow(
+            acquisition_id=acq_id,
+            at=at or utcnow(),
+            actor=actor,
+            step=step,
+            action=action,
+            detail=detail,
+        )
+    )
+
+
 class Catalog:
     """Access to the catalog database."""
 
@@ -150,16 +172,7 @@ class Catalog:
                     )
                 )
                 s.add(DeliveryRow(acquisition_id=acq.id, path=str(acq.source), seen_at=now))
-                s.add(
-                    EventRow(
-                        acquisition_id=acq.id,
-                        at=now,
-                        actor=worker,
-                        step="ingest",
-                        action="claimed",
-                        detail={"source": str(acq.source)},
-                    )
-                )
+                _event(s, acq.id, worker, "ingest", "claimed", {"source": str(acq.source)}, at=now)
             return ClaimResult(ClaimOutcome.NEW, State.PROCESSING, acq.dataset_id)
         except IntegrityError:
             pass
@@ -188,16 +201,7 @@ class Catalog:
             ).rowcount
             if taken != 1:
                 return ClaimResult(ClaimOutcome.BUSY, state, row.dataset)
-            s.add(
-                EventRow(
-                    acquisition_id=row.id,
-                    at=now,
-                    actor=worker,
-                    step="ingest",
-                    action="retaken",
-                    detail={"previous_worker": previous},
-                )
-            )
+            _event(s, row.id, worker, "ingest", "retaken", {"previous_worker": previous}, at=now)
             return ClaimResult(ClaimOutcome.RETAKEN, state, row.dataset)
 
     @staticmethod
@@ -209,16 +213,7 @@ class Catalog:
         )
         if exists is None:
             s.add(DeliveryRow(acquisition_id=acq_id, path=str(path), seen_at=now))
-            s.add(
-                EventRow(
-                    acquisition_id=acq_id,
-                    at=now,
-                    actor="scanner",
-                    step="ingest",
-                    action="delivery",
-                    detail={"source": str(path)},
-                )
-            )
+            _event(s, acq_id, "scanner", "ingest", "delivery", {"source": str(path)}, at=now)
 
     def finish(
         self,
@@ -266,15 +261,14 @@ class Catalog:
                     where=acq_id,
                     hint="nothing to do: the other worker finishes it",
                 )
-            s.add(
-                EventRow(
-                    acquisition_id=acq_id,
-                    at=now,
-                    actor=worker,
-                    step="ingest",
-                    action=state.value,
-                    detail={"reason": reason} if reason else None,
-                )
+            _event(
+                s,
+                acq_id,
+                worker,
+                "ingest",
+                state.value,
+                {"reason": reason} if reason else None,
+                at=now,
             )
 
     def event(
@@ -282,16 +276,7 @@ class Catalog:
     ) -> None:
         """Append an audit event."""
         with self.session() as s:
-            s.add(
-                EventRow(
-                    acquisition_id=acq_id,
-                    at=utcnow(),
-                    actor=actor,
-                    step=step,
-                    action=action,
-                    detail=detail,
-                )
-            )
+            _event(s, acq_id, actor, step, action, detail, at=utcnow())
 
     # -- hash cache --------------------------------------------------------------------------
 

@@ -222,6 +222,17 @@ def _open_row(ctx: typer.Context, dataset: str) -> tuple[Any, Any]:
     return catalog, row
 
 
+def _select_rows(ctx: typer.Context, dataset: str | None) -> tuple[Any, list[Any]]:
+    """One dataset (by id), or every archived one when ``dataset`` is ``None``."""
+    if dataset is not None:
+        catalog, row = _open_row(ctx, dataset)
+        return catalog, [row]
+    from catalog import Catalog
+
+    catalog = Catalog.open(_settings(ctx).catalog_url)
+    return catalog, catalog.acquisitions(State.ARCHIVED)
+
+
 @app.command()
 def show(ctx: typer.Context, dataset: str, as_json: JsonOpt = False) -> None:
     """Show a dataset: record, validation summary, files, deliveries and events."""
@@ -267,16 +278,10 @@ def gaps(
     as_json: JsonOpt = False,
 ) -> None:
     """List metadata gaps and structural findings, with how to fix each."""
-    from catalog import Catalog
     from flows.views import findings_of
 
     try:
-        if dataset is not None:
-            catalog, row = _open_row(ctx, dataset)
-            rows = [row]
-        else:
-            catalog = Catalog.open(_settings(ctx).catalog_url)
-            rows = catalog.acquisitions(State.ARCHIVED)
+        catalog, rows = _select_rows(ctx, dataset)
     except FairwayError as exc:
         _fail(exc)
         return
@@ -304,17 +309,12 @@ def verify(
     as_json: JsonOpt = False,
 ) -> None:
     """Re-read archived bytes and compare them with the recorded checksums."""
-    from catalog import Catalog, worker_id
+    from catalog import worker_id
     from targets import LocalArchive
 
     try:
         settings = _settings(ctx)
-        if dataset is not None:
-            catalog, row = _open_row(ctx, dataset)
-            rows = [row]
-        else:
-            catalog = Catalog.open(settings.catalog_url)
-            rows = catalog.acquisitions(State.ARCHIVED)
+        catalog, rows = _select_rows(ctx, dataset)
     except FairwayError as exc:
         _fail(exc)
         return
