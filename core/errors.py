@@ -20,6 +20,7 @@ __all__ = [
     "RetryableError",
     "SettingsError",
     "TargetError",
+    "UnreadableInputError",
     "UnsafeInputError",
     "UnsupportedFormatError",
 ]
@@ -66,6 +67,10 @@ class FinalError(FairwayError):
 
 class IncompleteAcquisitionError(RetryableError):
     """An acquisition changed while it was read: it is still being written."""
+
+
+class UnreadableInputError(RetryableError):
+    """A file cannot be read (permissions, I/O error); it is looked at again next pass."""
 
 
 class CatalogError(RetryableError):

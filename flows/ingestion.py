@@ -27,7 +27,7 @@ from catalog import Catalog, ClaimOutcome, worker_id
 from core.errors import (
     CatalogError,
     FairwayError,
-    IncompleteAcquisitionError,
+    RetryableError,
     UnsupportedFormatError,
 )
 from core.progress import Progress
@@ -85,7 +85,7 @@ def _terminal_for(exc: FairwayError) -> State:
 def _process(cand: Candidate, settings: Settings, catalog: Catalog, worker: str) -> Outcome:
     try:
         acq = identify_step(cand, catalog)
-    except IncompleteAcquisitionError as exc:
+    except RetryableError as exc:  # still being written, or unreadable for now
         return Outcome(source=str(cand.source), outcome="pending", reason=str(exc))
     claim = catalog.claim(acq, worker, timeout=_timeout(settings))
     base = Outcome(source=str(acq.source), outcome="", id=acq.id, dataset=acq.dataset_id)

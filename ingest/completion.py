@@ -8,7 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from core.errors import IncompleteAcquisitionError
+from core.errors import IncompleteAcquisitionError, UnreadableInputError
 from core.files import sha256_file
 from core.records import Acquisition, PendingAcquisition, SourceFile
 from ingest.scan import Candidate
@@ -93,6 +93,12 @@ def fingerprint(cand: Candidate, known: KnownHash | None = None) -> Acquisition:
     except FileNotFoundError as exc:
         raise IncompleteAcquisitionError(
             "file disappeared while it was read", where=exc.filename, hint="picked up next pass"
+        ) from exc
+    except OSError as exc:
+        raise UnreadableInputError(
+            f"cannot read the file ({exc.strerror or exc})",
+            where=exc.filename or cand.source,
+            hint="check permissions and the share; it is tried again on the next pass",
         ) from exc
     digest = hashlib.sha256(b"fairway-fingerprint-v1\n")
     for h in sorted(f.sha256 for f in files):

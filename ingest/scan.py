@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import os
+import stat
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -94,6 +95,9 @@ def _stat_file(path: Path, root: Path) -> SourceFile | None:
         st = path.lstat()
     except FileNotFoundError:
         return None  # vanished between listing and stat: seen again next pass
+    if not stat.S_ISREG(st.st_mode):
+        log.warning("skipping %s: not a regular file (link, FIFO, socket or device)", path)
+        return None
     return SourceFile(
         path=path,
         relpath=path.relative_to(root).as_posix() if path != root else path.name,

@@ -107,3 +107,20 @@ def test_known_hashes_are_reused(tmp_path: Path) -> None:
     [cand] = scan([tmp_path])
     acq = fingerprint(cand, known=lambda p, s, m: "f" * 64)
     assert acq.files[0].sha256 == "f" * 64
+
+
+def test_only_regular_files_are_candidates(tmp_path: Path) -> None:
+    make_plain_tiff(tmp_path / "x.tif")
+    os.mkfifo(tmp_path / "pipe.tif")  # reading it would block forever
+    assert [c.source.name for c in scan([tmp_path])] == ["x.tif"]
+
+
+def test_unreadable_file_is_retried_not_fatal(tmp_path: Path) -> None:
+    from core.errors import UnreadableInputError
+
+    make_plain_tiff(tmp_path / "x.tif")
+    [cand] = scan([tmp_path])
+    (tmp_path / "x.tif").unlink()
+    (tmp_path / "x.tif").mkdir()  # same name, now unreadable as a file
+    with pytest.raises(UnreadableInputError, match="cannot read"):
+        fingerprint(cand)
