@@ -24,13 +24,14 @@ from typing import Any
 import dask.array as da
 import numpy as np
 import zarr
+from dask.delayed import delayed
 from dask.base import compute
 from dask.callbacks import Callback
 from ome_types import OME
 from ome_types.model import Image
 from zarr.codecs import BloscCodec
 
-from converters.pyramid import downsample_2x, level_count
+from converters.pyramid import downsample_2x, level_count, shrink_2x
 from converters.readers import open_pixels
 from core.errors import ConversionError, CorruptInputError
 from core.files import fsync_dir, fsync_tree
@@ -169,6 +170,81 @@ def _expected_shape(image: Image) -> tuple[int, int, int, int, int]:
     return (p.size_t, p.size_c, p.size_z, p.size_y, p.size_x)
 
 
+def _write_plane(
+    block: np.ndarray, index: tuple[int, int, int], arrays: list[zarr.Array[Any]]
+) -> tuple[float, float]:
+    """Write one (t, c, z) plane into every level; return its minimum and maximum."""
+    plane = block.reshape(block.shape[-2:])
+    t, c, z = index
+    finite = plane if plane.dtype.kind in "biu" else plane[np.isfinite(plane)]
+    lo = float(finite.min()) if finite.size else float("nan")
+    hi = float(finite.max()) if finite.size else float("nan")
+    for level, arr in enumerate(arrays):
+        if level:
+            plane = shrink_2x(plane)
+        arr[t, c, z] = plane
+    return lo, hi
+
+
+def _write_planewise(
+    data: da.Array,
+    arrays: list[zarr.Array[Any]],
+    options: ZarrOptions,
+    label: str,
+    progress: ProgressCallback,
+) -> tuple[np.ndarray, np.ndarray]:
+    """One task per plane: read it once, write it and all its pyramid levels from memory."""
+    blocks = data.to_delayed()
+    tasks = [
+        delayed(_write_plane)(blocks[t, c, z, 0, 0], (t, c, z), arrays)
+        for t in range(data.shape[0])
+        for c in range(data.shape[1])
+        for z in range(data.shape[2])
+    ]
+    with _DaskProgress(progress, label):
+        results = compute(*tasks, scheduler="threads", num_workers=options.workers)
+    nc = data.shape[1]
+    mins = np.full(nc, np.inf)
+    maxs = np.full(nc, -np.inf)
+    per_plane = data.shape[2]
+    for i, (lo, hi) in enumerate(results):
+        c = (i // per_plane) % nc
+        mins[c] = np.fmin(mins[c], lo)
+        maxs[c] = np.fmax(maxs[c], hi)
+    return mins, maxs
+
+
+def _write_tilewise(
+    data: da.Array,
+    arrays: list[zarr.Array[Any]],
+    options: ZarrOptions,
+    label: str,
+    progress: ProgressCallback,
+) -> tuple[np.ndarray, np.ndarray]:
+    """For planes too large for memory: level 0 by tiles, each level from the one before."""
+    store0 = da.store(data, arrays[0], lock=False, compute=False)  # type: ignore[arg-type]
+    with _DaskProgress(progress, f"{label} level 0"):
+        _, mins, maxs = compute(
+            store0,
+            data.min(axis=(0, 2, 3, 4)),
+            data.max(axis=(0, 2, 3, 4)),
+            scheduler="threads",
+            num_workers=options.workers,
+        )
+    for level in range(1, len(arrays)):
+        # one dask block per zarr chunk: two blocks sharing a chunk would race on its write
+        smaller = downsample_2x(da.from_zarr(arrays[level - 1])).rechunk(arrays[level].chunks)
+        with _DaskProgress(progress, f"{label} level {level}"):
+            da.store(
+                smaller,
+                arrays[level],  # type: ignore[arg-type]
+                lock=False,
+                scheduler="threads",
+                num_workers=options.workers,
+            )
+    return np.asarray(mins, dtype=float), np.asarray(maxs, dtype=float)
+
+
 def _write_image(
     group: zarr.Group,
     name: str,
@@ -177,55 +253,42 @@ def _write_image(
     options: ZarrOptions,
     progress: ProgressCallback,
 ) -> ConvertedImage:
-    cy = min(options.chunk_yx, data.shape[3])
-    cx = min(options.chunk_yx, data.shape[4])
-    chunks = (1, 1, 1, cy, cx)
-    data = data.rechunk(chunks)
+    shape = tuple(int(n) for n in data.shape)
+    cy = min(options.chunk_yx, shape[3])
+    cx = min(options.chunk_yx, shape[4])
     axes, scale = _axes(image)
-    levels = level_count((data.shape[3], data.shape[4]), options.chunk_yx)
+    levels = level_count((shape[3], shape[4]), options.chunk_yx)
     img = group.create_group(name)
     compressor = BloscCodec(cname="zstd", clevel=options.clevel, shuffle="shuffle")
-
-    def create(path: str, arr: da.Array) -> zarr.Array[Any]:
-        return img.create_array(
-            path,
-            shape=arr.shape,
-            dtype=arr.dtype,
-            chunks=(1, 1, 1, min(cy, arr.shape[3]), min(cx, arr.shape[4])),
-            compressors=compressor,
-            dimension_names=("t", "c", "z", "y", "x"),
-            fill_value=0,
-        )
-
-    # level 0: one pass over the source computes the store and the channel windows together
-    base = create("0", data)
-    store0 = da.store(data, base, lock=False, compute=False)  # type: ignore[arg-type]
-    mins = data.min(axis=(0, 2, 3, 4))
-    maxs = data.max(axis=(0, 2, 3, 4))
-    with _DaskProgress(progress, f"{name}: level 0"):
-        _, mins_v, maxs_v = compute(
-            store0, mins, maxs, scheduler="threads", num_workers=options.workers
-        )
-    datasets = [{"path": "0", "coordinateTransformations": [{"type": "scale", "scale": scale}]}]
-    previous: zarr.Array[Any] = base
-    for level in range(1, levels):
-        src = da.from_zarr(previous)
-        smaller = downsample_2x(src)
-        target = create(str(level), smaller)
-        with _DaskProgress(progress, f"{name}: level {level}"):
-            da.store(
-                smaller,
-                target,  # type: ignore[arg-type]
-                lock=False,
-                scheduler="threads",
-                num_workers=options.workers,
+    arrays: list[zarr.Array[Any]] = []
+    datasets = []
+    y, x = shape[3], shape[4]
+    for level in range(levels):
+        arrays.append(
+            img.create_array(
+                str(level),
+                shape=(*shape[:3], y, x),
+                dtype=data.dtype,
+                chunks=(1, 1, 1, min(cy, y), min(cx, x)),
+                compressors=compressor,
+                dimension_names=("t", "c", "z", "y", "x"),
+                fill_value=0,
             )
+        )
         factor = 2.0**level
         lscale = [*scale[:3], scale[3] * factor, scale[4] * factor]
         datasets.append(
             {"path": str(level), "coordinateTransformations": [{"type": "scale", "scale": lscale}]}
         )
-        previous = target
+        y, x = y // 2, x // 2
+    whole_planes = data.chunks[3] == (shape[3],) and data.chunks[4] == (shape[4],)
+    if whole_planes:
+        planes = data.rechunk((1, 1, 1, shape[3], shape[4]))  # RGB samples: one per channel
+        mins, maxs = _write_planewise(planes, arrays, options, name, progress)
+    else:
+        mins, maxs = _write_tilewise(
+            data.rechunk((1, 1, 1, cy, cx)), arrays, options, name, progress
+        )
     ome_attrs: dict[str, Any] = {
         "version": "0.5",
         "multiscales": [
@@ -237,12 +300,12 @@ def _write_image(
                 "metadata": {"method": "2x2 mean in y and x", "library": "fairway"},
             }
         ],
-        "omero": _omero(image, np.asarray(mins_v), np.asarray(maxs_v), data.dtype),
+        "omero": _omero(image, mins, maxs, data.dtype),
     }
     img.attrs["ome"] = ome_attrs
     return ConvertedImage(
         path=name,
-        shape=tuple(int(n) for n in data.shape),
+        shape=shape,
         dtype=str(data.dtype),
         axes="tczyx",
         levels=levels,

@@ -5,8 +5,7 @@ from __future__ import annotations
 import dask.array as da
 import numpy as np
 
-__all__ = ["MIN_PYRAMID_YX", "downsample_2x", "level_count"]
-
+__all__ = ["MIN_PYRAMID_YX", "downsample_2x", "level_count", "shrink_2x"]
 
 #: images at least this large in Y and X always get one 2x level, even if they fit a chunk
 MIN_PYRAMID_YX = 64
@@ -29,20 +28,30 @@ def level_count(shape_yx: tuple[int, int], chunk_yx: int) -> int:
     return levels
 
 
+def shrink_2x(block: np.ndarray) -> np.ndarray:
+    """Average 2x2 pixel blocks of the last two axes (an odd last row/column is dropped).
+
+    Integers are rounded to nearest and keep their dtype; booleans (masks) take the majority.
+    """
+    h, w = block.shape[-2] // 2, block.shape[-1] // 2
+    lead = block.shape[:-2]
+    view = block[..., : 2 * h, : 2 * w].reshape(*lead, h, 2, w, 2)
+    if block.dtype == np.bool_:
+        return view.mean(axis=(-3, -1), dtype=np.float32) >= 0.5
+    work = np.float32 if block.dtype.itemsize <= 2 else np.float64
+    mean = view.mean(axis=(-3, -1), dtype=work)
+    if np.issubdtype(block.dtype, np.integer):
+        info = np.iinfo(block.dtype)
+        mean = np.clip(np.rint(mean), info.min, info.max)
+    return mean.astype(block.dtype)
+
+
 def downsample_2x(arr: da.Array) -> da.Array:
-    """Average 2x2 blocks of the last two axes (odd edges trimmed), keeping the dtype."""
-    dtype = arr.dtype
+    """:func:`shrink_2x` over a dask array whose Y/X chunks are even (but maybe the last)."""
     cy, cx = arr.chunksize[-2:]
     even = arr.rechunk((*arr.chunks[:-2], max(2, cy - cy % 2), max(2, cx - cx % 2)))
-    if dtype == np.bool_:
-        mean = da.coarsen(
-            np.mean, even.astype(np.float32), {arr.ndim - 2: 2, arr.ndim - 1: 2}, trim_excess=True
-        )
-        return mean >= 0.5
-    mean = da.coarsen(
-        np.mean, even.astype(np.float64), {arr.ndim - 2: 2, arr.ndim - 1: 2}, trim_excess=True
+    out_chunks = even.chunks[:-2] + tuple(
+        tuple(n // 2 for n in axis_chunks if n // 2) for axis_chunks in even.chunks[-2:]
     )
-    if np.issubdtype(dtype, np.integer):
-        info = np.iinfo(dtype)
-        mean = da.clip(da.round(mean), info.min, info.max)
-    return mean.astype(dtype)
+    trimmed = even[..., : 2 * (arr.shape[-2] // 2), : 2 * (arr.shape[-1] // 2)]
+    return trimmed.map_blocks(shrink_2x, chunks=out_chunks, dtype=arr.dtype)

@@ -152,3 +152,42 @@ def test_corpus_conversion_keeps_pixels(
 )
 def test_level_count(shape: tuple[int, int], chunk: int, levels: int) -> None:
     assert level_count(shape, chunk) == levels
+
+
+@pytest.mark.parametrize("tiled", [False, True], ids=["planes", "tiles"])
+def test_pyramid_levels_are_2x2_means_in_both_strategies(
+    tmp_path: Path, settings: Settings, tiled: bool
+) -> None:
+    from converters.pyramid import shrink_2x
+    from ingest.samples import blobs
+
+    src = tmp_path / "odd.tif"
+    data = blobs((3, 150, 139), n=6, sigma=5.0, seed=7)
+    tifffile.imwrite(
+        src,
+        data,
+        photometric="minisblack",
+        metadata={"axes": "ZYX"},
+        tile=(64, 64) if tiled else None,
+    )
+    store = tmp_path / "odd.ome.zarr"
+    [img] = _convert(src, store, settings)
+    assert img.levels == 3
+    root = zarr.open_group(str(store), mode="r")
+    level0 = root["0"]["0"][:]
+    assert np.array_equal(level0[0, 0], data)
+    expected = level0
+    for level in (1, 2):
+        expected = shrink_2x(expected)
+        assert np.array_equal(root["0"][str(level)][:], expected), level
+    assert root["0"]["2"].shape == (1, 1, 3, 37, 34)
+
+
+def test_shrink_rounds_and_handles_masks() -> None:
+    from converters.pyramid import shrink_2x
+
+    assert shrink_2x(np.array([[1, 2], [2, 2]], dtype=np.uint8)).tolist() == [[2]]
+    assert shrink_2x(np.array([[True, True], [False, True]])).tolist() == [[True]]
+    assert shrink_2x(np.array([[0.5, 1.5, 9.0], [1.0, 1.0, 9.0]], dtype=np.float32)).tolist() == [
+        [1.0]
+    ]
