@@ -24,9 +24,9 @@ from typing import Any
 import dask.array as da
 import numpy as np
 import zarr
-from dask.delayed import delayed
 from dask.base import compute
 from dask.callbacks import Callback
+from dask.delayed import delayed
 from ome_types import OME
 from ome_types.model import Image
 from zarr.codecs import BloscCodec

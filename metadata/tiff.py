@@ -203,6 +203,9 @@ def _generated_ome(tif: tifffile.TiffFile, path: Path) -> tuple[OME, list[str]]:
         plan = axes_plan(s.axes, where=path)
         t, c, z, y, x = to_tczyx_shape(tuple(s.shape), plan)
         spacing = ij.get("spacing") if tif.is_imagej else None
+        if spacing is not None and not float(spacing) > 0:
+            notes.append(f"ImageJ Z step is {spacing}: zero or negative is not a physical size")
+            spacing = None
         finterval = ij.get("finterval") if tif.is_imagej else None
         channels = [
             Channel(

@@ -6,6 +6,7 @@ from pathlib import Path
 
 from core.records import Finding, MetadataRecord, Severity, ValidationReport
 from schemas import DEFAULT_SCHEMA, load
+from validators.loss import check_metadata_loss
 from validators.ngff import check_ngff
 from validators.schema import check_record
 
@@ -17,7 +18,7 @@ FAIR_LEVELS = ("none", "ngff", "rembi", "rembi+nbo-tier1")
 
 def fair_level(findings: list[Finding] | tuple[Finding, ...]) -> str:
     """The highest level whose requirements the findings leave intact."""
-    if any(f.check == "ngff" and f.severity is Severity.ERROR for f in findings):
+    if any(f.check in {"ngff", "metadata-loss"} and f.severity is Severity.ERROR for f in findings):
         return "none"
     schema_findings = [f for f in findings if f.check.startswith("schema:")]
     if any(f.level in {"required", "conditional"} for f in schema_findings):
@@ -27,11 +28,34 @@ def fair_level(findings: list[Finding] | tuple[Finding, ...]) -> str:
     return "rembi+nbo-tier1"
 
 
+def _extraction_notes(record: MetadataRecord) -> list[Finding]:
+    """What extraction noticed but could not map (DPI, odd units, bad Z steps) as findings."""
+    notes = record.unmapped.get("fairway.notes", {})
+    return [
+        Finding(
+            path=f"source/{reader}",
+            module="Image Data",
+            level="recommended",
+            severity=Severity.WARNING,
+            message=str(note),
+            fix_hint="check the acquisition software's calibration, or set the value by hand",
+            check="extract",
+        )
+        for reader, items in notes.items()
+        for note in (items if isinstance(items, list) else [items])
+    ]
+
+
 def validate(
     dataset: str, record: MetadataRecord, store: Path, schema_name: str = DEFAULT_SCHEMA
 ) -> ValidationReport:
     """Run every check on a converted dataset and return one report."""
-    findings = [*check_ngff(store), *check_record(record, schema_name)]
+    findings = [
+        *check_ngff(store),
+        *check_metadata_loss(record.ome_xml, store),
+        *check_record(record, schema_name),
+        *_extraction_notes(record),
+    ]
     return ValidationReport(
         dataset=dataset,
         findings=tuple(findings),

@@ -163,3 +163,29 @@ def test_corpus_files(corpus: Path, settings: Settings, name: str) -> None:
     rec = extract(_acq(corpus / name), settings)
     assert rec.value("pixels.size_x") > 0
     assert rec.ome_xml.lstrip().startswith("<")
+
+
+@pytest.mark.parametrize("spacing", [0.0, -2.0])
+def test_zero_or_negative_z_step_is_a_note_not_a_size(
+    tmp_path: Path, settings: Settings, spacing: float
+) -> None:
+    p = tmp_path / "ij.tif"
+    tifffile.imwrite(
+        p,
+        np.zeros((3, 16, 16), np.uint8),
+        imagej=True,
+        metadata={"axes": "ZYX", "spacing": spacing, "unit": "um"},
+    )
+    rec = extract(_acq(p), settings)
+    assert rec.value("pixels.physical_size_z") is None
+    assert "zero or negative" in str(rec.unmapped["fairway.notes"])
+
+
+def test_imagej_millimetres_are_millimetres(tmp_path: Path, settings: Settings) -> None:
+    p = tmp_path / "mm.tif"
+    tifffile.imwrite(
+        p, np.zeros((16, 16), np.uint8), imagej=True, resolution=(100, 100), metadata={"unit": "mm"}
+    )
+    rec = extract(_acq(p), settings)
+    assert rec.value("pixels.physical_size_x") == pytest.approx(0.01)
+    assert rec.value("pixels.physical_size_x_unit") == "mm"
