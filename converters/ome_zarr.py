@@ -35,6 +35,7 @@ from converters.pyramid import downsample_2x, level_count, shrink_2x
 from converters.readers import open_pixels
 from core.errors import ConversionError, CorruptInputError
 from core.files import fsync_dir, fsync_tree
+from core.omeutil import color_hex, expected_tczyx
 from core.progress import Progress, ProgressCallback, null_progress
 from core.records import ConvertedImage
 from core.settings import Settings
@@ -140,10 +141,7 @@ def _omero(image: Image, mins: np.ndarray, maxs: np.ndarray, dtype: np.dtype) ->
         lo, hi = float(np.nanmin(mins)), float(np.nanmax(maxs))
     for k in range(n):
         ch = image.pixels.channels[k] if k < len(image.pixels.channels) else None
-        color = None
-        if ch is not None and ch.color is not None:
-            r, g, b = ch.color.as_rgb_tuple(alpha=False)[:3]
-            color = f"{r:02X}{g:02X}{b:02X}"
+        color = color_hex(ch.color) if ch is not None else None
         if color is None:
             color = "FFFFFF" if n == 1 else _DEFAULT_COLORS[k % len(_DEFAULT_COLORS)]
         channels.append(
@@ -163,11 +161,6 @@ def _omero(image: Image, mins: np.ndarray, maxs: np.ndarray, dtype: np.dtype) ->
             }
         )
     return {"channels": channels, "rdefs": {"model": "color" if n > 1 else "greyscale"}}
-
-
-def _expected_shape(image: Image) -> tuple[int, int, int, int, int]:
-    p = image.pixels
-    return (p.size_t, p.size_c, p.size_z, p.size_y, p.size_x)
 
 
 def _write_plane(
@@ -353,7 +346,7 @@ def write_ome_zarr(
             written: list[ConvertedImage] = []
             for s in series:
                 image = ome.images[s.index]
-                expected = _expected_shape(image)
+                expected = expected_tczyx(image.pixels)
                 if tuple(s.data.shape) != expected:
                     raise CorruptInputError(
                         f"series {s.index} holds shape {tuple(s.data.shape)} (t,c,z,y,x) but the "

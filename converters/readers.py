@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import threading
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -10,8 +11,11 @@ from pathlib import Path
 from typing import Any
 
 import dask.array as da
+import numpy as np
 import zarr
+from dask.delayed import delayed
 
+from core.bioio_open import open_bioio, scene_bytes
 from core.errors import CorruptInputError, UnsupportedFormatError
 from core.settings import Settings
 from core.tiffio import axes_plan, open_tiff, to_tczyx_shape, transpose_order
@@ -60,9 +64,93 @@ def _tczyx(arr: da.Array, axes: str, where: Path) -> da.Array:
     return arr.reshape(to_tczyx_shape(tuple(arr.shape), tuple(plan[i] for i in order)))
 
 
+def _bioio_series(img: Any, path: Path, memory_limit: int) -> list[PixelSeries]:
+    """Every scene as a lazy (t, c, z, y, x) array of planes read through the plugin.
+
+    Plugins are not all thread-safe: reads of one file are serialised by a lock, while
+    compression and writing of the planes run in parallel. Plugins whose frames span more
+    than one plane (Leica XZ scans) are read a whole scene at a time, within the memory limit.
+    """
+    lock = threading.Lock()
+    whole: dict[int, np.ndarray] = {}
+
+    def read_whole(scene: int, order: str) -> np.ndarray:
+        if scene not in whole:
+            nbytes = scene_bytes(img)
+            if nbytes > memory_limit:
+                raise UnsupportedFormatError(
+                    f"scene {scene} can only be read whole ({nbytes} bytes), which exceeds "
+                    f"the memory limit of {memory_limit}",
+                    where=path,
+                    hint="raise FAIRWAY_MEMORY_LIMIT_BYTES or export the scene as OME-TIFF",
+                )
+            whole.clear()
+            whole[scene] = np.asarray(img.get_image_data(order))
+        return whole[scene]
+
+    def read_plane(scene: int, t: int, c: int, z: int, sample: int | None) -> np.ndarray:
+        order = "YX" if sample is None else "YXS"
+        try:
+            with lock:
+                img.set_scene(scene)
+                try:
+                    plane = np.asarray(img.get_image_data(order, T=t, C=c, Z=z))
+                except ValueError:
+                    plane = read_whole(scene, "TCZ" + order)[t, c, z]
+        except UnsupportedFormatError:
+            raise
+        except Exception as exc:
+            plugin = type(img.reader).__module__.split(".")[0]
+            raise CorruptInputError(
+                f"{plugin} cannot decode scene {scene} plane t={t} c={c} z={z} "
+                f"({type(exc).__name__}: {exc})",
+                where=path,
+                hint="the file may be truncated (re-transfer it) or use a layout the plugin "
+                "does not read (export it as OME-TIFF)",
+            ) from exc
+        return plane if sample is None else plane[..., sample]
+
+    out: list[PixelSeries] = []
+    for scene in range(len(img.scenes)):
+        img.set_scene(scene)
+        dims = img.dims
+        samples = dims.S if "S" in dims.order else 0
+        dtype = np.dtype(img.dtype)
+        planes_c = []
+        for c in range(dims.C * max(samples, 1)):
+            src_c, sample = (c // samples, c % samples) if samples else (c, None)
+            stack = [
+                da.stack(
+                    [
+                        da.from_delayed(
+                            delayed(read_plane)(scene, t, src_c, z, sample),
+                            shape=(dims.Y, dims.X),
+                            dtype=dtype,
+                        )
+                        for z in range(dims.Z)
+                    ]
+                )
+                for t in range(dims.T)
+            ]
+            planes_c.append(da.stack(stack))  # t, z, y, x
+        data = da.stack(planes_c, axis=1)  # t, c, z, y, x
+        out.append(PixelSeries(index=scene, data=data, source_axes=dims.order))
+    img.set_scene(0)
+    return out
+
+
 @contextlib.contextmanager
 def open_pixels(path: Path, kind: str, settings: Settings) -> Iterator[list[PixelSeries]]:
     """Open ``path`` and yield its series; file handles close when the context ends."""
+    if kind == "bioio":
+        img = open_bioio(path, max_input_bytes=settings.max_input_bytes)
+        try:
+            yield _bioio_series(img, path, settings.memory_limit_bytes)
+        finally:
+            close = getattr(img, "close", None)
+            if callable(close):
+                close()
+        return
     if kind != "tiff":
         raise UnsupportedFormatError(f"no pixel reader for kind '{kind}'", where=path)
     with open_tiff(

@@ -25,26 +25,30 @@ def expand(flat: dict[str, Any]) -> dict[str, Any]:
     """Turn ``{'a.b[0].c': 1}`` into ``{'a': {'b': [{'c': 1}]}}``."""
     root: dict[str, Any] = {}
     for path, value in sorted(flat.items()):
-        parts = parse_path(path)
-        node: Any = root
-        for here, nxt in itertools.pairwise(parts):
-            empty: Any = [] if isinstance(nxt, int) else {}
-            if isinstance(here, int):
-                while len(node) <= here:
-                    node.append(None)
-                if node[here] is None:
-                    node[here] = empty
-                node = node[here]
-            else:
-                node = node.setdefault(here, empty)
-        last = parts[-1]
-        if isinstance(last, int):
-            while len(node) <= last:
-                node.append(None)
-            node[last] = value
-        else:
-            node[last] = value
+        try:
+            _put(root, parse_path(path), value)
+        except (KeyError, IndexError, TypeError, AttributeError):
+            raise ValueError(f"field path {path!r} conflicts with another path") from None
     return root
+
+
+def _put(root: dict[str, Any], parts: list[str | int], value: Any) -> None:
+    node: Any = root
+    for here, nxt in itertools.pairwise(parts):
+        empty: Any = [] if isinstance(nxt, int) else {}
+        if isinstance(here, int):
+            while len(node) <= here:
+                node.append(None)
+            if node[here] is None:
+                node[here] = empty
+            node = node[here]
+        else:
+            node = node.setdefault(here, empty)
+    last = parts[-1]
+    if isinstance(last, int):
+        while len(node) <= last:
+            node.append(None)
+    node[last] = value
 
 
 def flatten(doc: Any, prefix: str = "") -> dict[str, Any]:

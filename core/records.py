@@ -105,14 +105,15 @@ class MetadataRecord(_Frozen):
 
     ``fields`` maps a dotted field path (``pixels.physical_size_x``, ``channels[0].name``) to
     its value and source. ``unmapped`` keeps, per namespace, every value that has no field:
-    nothing is dropped. ``ome_xml`` is the source OME-XML, or one generated from the file
-    when the source has none; it travels with the image as ``OME/METADATA.ome.xml``.
+    nothing is dropped. ``ome_xml`` is the source OME-XML, the OME a format plugin converted
+    from vendor metadata, or one generated from the file when neither exists; it travels with
+    the image as ``OME/METADATA.ome.xml``.
     """
 
     fields: dict[str, Sourced] = Field(default_factory=dict)
     unmapped: dict[str, dict[str, JsonValue]] = Field(default_factory=dict)
     ome_xml: str
-    ome_xml_origin: Literal["source", "generated"]
+    ome_xml_origin: Literal["source", "converted", "generated"]
 
     def value(self, path: str, default: Any = None) -> Any:
         """Return the value at ``path`` or ``default``."""

@@ -36,13 +36,10 @@ JUNK_NAMES = frozenset({"thumbs.db", "desktop.ini", ".ds_store"})
 IN_PROGRESS_SUFFIXES = (".part", ".partial", ".tmp", ".crdownload", ".filepart", ".!sync")
 
 _TIFF = (".ome.tiff", ".ome.tif", ".tiff", ".tif", ".btf", ".tf8", ".tf2")
+_BIOIO = (".nd2", ".lif", ".dv", ".r3d")
 _KNOWN_UNSUPPORTED = (
-    ".czi",
-    ".nd2",
-    ".lif",
+    ".czi",  # bioio-czi would install a PyPI `validators` that shadows ours
     ".lsm",
-    ".dv",
-    ".r3d",
     ".oib",
     ".oif",
     ".ims",
@@ -61,14 +58,16 @@ _KNOWN_UNSUPPORTED = (
 )
 
 #: kinds that a reader of fairway converts today
-SUPPORTED_KINDS = frozenset({"tiff"})
+SUPPORTED_KINDS = frozenset({"tiff", "bioio"})
 
 
 def classify(name: str) -> str:
-    """Return the reader family for a file name: 'tiff', 'unsupported' or 'unknown'."""
+    """Return the reader family: 'tiff', 'bioio' (vendor formats), 'unsupported' or 'unknown'."""
     lower = name.lower()
     if lower.endswith(_TIFF):
         return "tiff"
+    if lower.endswith(_BIOIO):
+        return "bioio"
     if lower.endswith(_KNOWN_UNSUPPORTED):
         return "unsupported"
     return "unknown"

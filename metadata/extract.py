@@ -8,13 +8,17 @@ from core.errors import UnsupportedFormatError
 from core.records import Acquisition, MetadataRecord, Sourced
 from core.settings import Settings
 from core.tiffio import open_tiff
+from metadata.bioio_source import describe_bioio
 from metadata.ome_map import ome_annotations, ome_fields
 from metadata.sidecar import read_sidecar
 from metadata.tiff import describe_tiff
 
 __all__ = ["extract", "unsupported"]
 
-SUPPORTED_DESCRIPTION = "TIFF, OME-TIFF and ImageJ TIFF (.tif, .tiff, .ome.tif, .btf)"
+SUPPORTED_DESCRIPTION = (
+    "TIFF, OME-TIFF and ImageJ TIFF (.tif, .tiff, .ome.tif, .btf); Nikon ND2, Leica LIF "
+    "and DeltaVision (.dv, .r3d) through bioio; not yet Zeiss CZI"
+)
 
 
 def unsupported(acq: Acquisition) -> UnsupportedFormatError:
@@ -51,14 +55,19 @@ def extract(acq: Acquisition, settings: Settings) -> MetadataRecord:
     UnsupportedFormatError, CorruptInputError, UnsafeInputError, InputTooLargeError
         The acquisition cannot be read; the message names the file.
     """
-    if acq.kind != "tiff":
-        raise unsupported(acq)
     path = acq.primary.path
-    with open_tiff(
-        path, max_xml_bytes=settings.max_xml_bytes, max_input_bytes=settings.max_input_bytes
-    ) as tif:
-        desc = describe_tiff(tif, path)
-    fields = ome_fields(desc.ome, origin="ome-xml" if desc.origin == "source" else "tiff")
+    if acq.kind == "tiff":
+        with open_tiff(
+            path, max_xml_bytes=settings.max_xml_bytes, max_input_bytes=settings.max_input_bytes
+        ) as tif:
+            desc = describe_tiff(tif, path)
+        origin = "ome-xml" if desc.origin == "source" else "tiff"
+    elif acq.kind == "bioio":
+        desc = describe_bioio(path, max_input_bytes=settings.max_input_bytes)
+        origin = "ome-xml" if desc.origin == "converted" else "bioio"
+    else:
+        raise unsupported(acq)
+    fields = ome_fields(desc.ome, origin=origin)
     fields.update(_file_facts(acq, desc.file_format))
     unmapped = dict(desc.unmapped)
     annotations = ome_annotations(desc.ome)

@@ -15,17 +15,10 @@ from ome_types import OME
 from ome_types.model import Channel, Image, Instrument
 from pydantic import JsonValue
 
+from core.omeutil import color_hex
 from core.records import Sourced
 
-__all__ = ["color_hex", "ome_annotations", "ome_fields"]
-
-
-def color_hex(color: Any) -> str | None:
-    """Return 'RRGGBB' for an OME colour, or ``None``."""
-    if color is None:
-        return None
-    r, g, b = color.as_rgb_tuple(alpha=False)[:3]
-    return f"{r:02X}{g:02X}{b:02X}"
+__all__ = ["ome_annotations", "ome_fields"]
 
 
 def _plain(value: Any) -> JsonValue:
@@ -203,7 +196,7 @@ def _image(c: _Collector, ome: OME, image: Image, index: int) -> None:
         first = px.planes[0]
         c.put("planes[0].exposure_time", first.exposure_time, f"{pw}/Plane[0]@ExposureTime")
         c.put("planes[0].delta_t", first.delta_t, f"{pw}/Plane[0]@DeltaT")
-        c.put("planes.count", len(px.planes), f"{pw}/Plane")
+        c.put("image.plane_count", len(px.planes), f"{pw}/Plane")
 
 
 def ome_fields(ome: OME, origin: str = "ome-xml") -> dict[str, Sourced]:

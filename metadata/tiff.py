@@ -12,7 +12,7 @@ import logging
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import ome_types
@@ -134,7 +134,7 @@ class TiffDescription:
 
     ome: OME
     ome_xml: str
-    origin: str  # "source" or "generated"
+    origin: Literal["source", "converted", "generated"]
     file_format: str
     unmapped: dict[str, dict[str, JsonValue]] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
@@ -212,7 +212,7 @@ def _generated_ome(tif: tifffile.TiffFile, path: Path) -> tuple[OME, list[str]]:
                 id=f"Channel:{i}:{k}",
                 name=f"Channel {k}" if c > 1 else None,
                 samples_per_pixel=1,
-                color=_rgba(colors[k] if k < len(colors) else _default_color(k, c)),
+                color=rgba(colors[k] if k < len(colors) else _default_color(k, c)),
             )
             for k in range(c)
         ]
@@ -258,7 +258,7 @@ def _default_color(k: int, c: int) -> str:
     return "FFFFFF" if c == 1 else DEFAULT_COLORS[k % len(DEFAULT_COLORS)]
 
 
-def _rgba(hex6: str) -> int:
+def rgba(hex6: str) -> int:
     value = int(hex6 + "FF", 16)
     return value - (1 << 32) if value >= 1 << 31 else value
 

@@ -18,6 +18,7 @@ import zarr
 from ome_types import OME, from_xml
 from ome_types.model import Image
 
+from core.omeutil import color_hex, expected_tczyx
 from core.records import Finding, Severity
 
 __all__ = ["check_metadata_loss"]
@@ -61,20 +62,13 @@ def _close(a: float, b: float) -> bool:
     return math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-12)
 
 
-def _hex(color: Any) -> str | None:
-    if color is None:
-        return None
-    r, g, b = color.as_rgb_tuple(alpha=False)[:3]
-    return f"{r:02X}{g:02X}{b:02X}"
-
-
 def _check_image(key: str, image: Image, group: Any) -> list[Finding]:
     out: list[Finding] = []
     ome_attrs = group.attrs.get("ome", {})
     ms = (ome_attrs.get("multiscales") or [{}])[0]
     px = image.pixels
     level0 = group[ms.get("datasets", [{}])[0].get("path", "0")]
-    expected = (px.size_t, px.size_c, px.size_z, px.size_y, px.size_x)
+    expected = expected_tczyx(px)
     if tuple(level0.shape) != expected:
         out.append(
             _loss(
@@ -139,7 +133,7 @@ def _check_image(key: str, image: Image, group: Any) -> list[Finding]:
                     f"label {channels[i].get('label')!r} but the source name is {ch.name!r}",
                 )
             )
-        src_color = _hex(ch.color)
+        src_color = color_hex(ch.color)
         if ch.color is not None and channels[i].get("color", "").upper() != src_color:
             out.append(
                 _loss(

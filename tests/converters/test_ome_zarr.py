@@ -191,3 +191,43 @@ def test_shrink_rounds_and_handles_masks() -> None:
     assert shrink_2x(np.array([[0.5, 1.5, 9.0], [1.0, 1.0, 9.0]], dtype=np.float32)).tolist() == [
         [1.0]
     ]
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "nd2/example-multichannel.nd2",
+        "nd2/example-zstack.nd2",
+        "nd2/example-timelapse.nd2",
+        "other-vendor/toxo.dv",
+    ],
+)
+def test_vendor_formats_through_bioio_keep_pixels(
+    corpus: Path, tmp_path: Path, settings: Settings, name: str
+) -> None:
+    import warnings
+
+    from bioio import BioImage
+
+    from core.records import Acquisition, SourceFile
+    from metadata import extract
+    from validators import check_metadata_loss, check_ngff
+
+    src = corpus / name
+    st = src.stat()
+    f = SourceFile(path=src, relpath=src.name, size=st.st_size, mtime_ns=st.st_mtime_ns, sha256="0")
+    record = extract(
+        Acquisition(fingerprint="ab" * 32, source=src, kind="bioio", files=(f,)), settings
+    )
+    store = tmp_path / "v.ome.zarr"
+    write_ome_zarr(
+        src, "bioio", ome_types.from_xml(record.ome_xml), record.ome_xml, store, settings
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        reference = np.asarray(BioImage(src).get_image_data("TCZYX"))
+    assert np.array_equal(_read_level0(store), reference)
+    assert [f for f in check_ngff(store) if f.severity.value == "error"] == []
+    assert check_metadata_loss(record.ome_xml, store) == []
+    assert record.value("pixels.physical_size_x") is not None
+    assert any(ns.startswith("vendor.") for ns in record.unmapped)

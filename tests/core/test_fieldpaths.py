@@ -24,3 +24,8 @@ def test_expand_and_flatten_round_trip() -> None:
 def test_empty_path_is_rejected() -> None:
     with pytest.raises(ValueError, match="empty"):
         parse_path("")
+
+
+def test_conflicting_paths_are_a_clear_error() -> None:
+    with pytest.raises(ValueError, match="conflicts"):
+        expand({"planes.count": 1, "planes[0].delta_t": 0.5})

@@ -145,8 +145,11 @@ CORPUS_FILES = [
     "ome-tiff/time-series.ome.tif",
     "imagej-tiff/blobs.tif",
     "plain-tiff/shapes_lzw_tiled.tif",
-    "pyramidal-tiff/openslide_small.svs",
     "other-vendor/toxo.dv",
+    "nd2/example-zstack.nd2",
+    "pyramidal-tiff/openslide_small.svs",
+    "czi/s_1_t_1_c_1_z_1.czi",
+    "lif/LeicaLASX_wavelength-sweep_example.lif",
 ]
 
 
@@ -166,10 +169,12 @@ def test_corpus_files_end_to_end(prefect_harness: None, corpus: Path, tmp_path: 
     assert summary.internal_errors == 0, [
         o.reason for o in summary.outcomes if o.outcome == "failed"
     ]
-    for name in CORPUS_FILES[:4]:
+    for name in CORPUS_FILES[:6]:
         assert outcomes[Path(name).name] == "archived", name
-    assert outcomes["toxo.dv"] == "rejected"
     assert outcomes["openslide_small.svs"] == "rejected"
+    assert outcomes["s_1_t_1_c_1_z_1.czi"] == "rejected"
+    # bioio-lif cannot decode this layout: quarantined with the plugin named, not a crash
+    assert outcomes["LeicaLASX_wavelength-sweep_example.lif"] == "quarantined"
     for o in summary.outcomes:
         assert o.outcome in {"archived", "quarantined", "rejected"}, o
         if o.outcome != "archived":

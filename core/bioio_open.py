@@ -1,0 +1,77 @@
+"""Open vendor files (ND2, LIF, DeltaVision) through bioio and its format plugins."""
+
+from __future__ import annotations
+
+import math
+import warnings
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from core.errors import CorruptInputError, InputTooLargeError, UnsupportedFormatError
+
+__all__ = ["BIOIO_SUFFIXES", "open_bioio", "scene_bytes"]
+
+#: suffix -> the bioio plugin that reads it
+BIOIO_SUFFIXES = {
+    ".nd2": "bioio-nd2",
+    ".lif": "bioio-lif",
+    ".dv": "bioio-dv",
+    ".r3d": "bioio-dv",
+}
+
+
+def scene_bytes(img: Any) -> int:
+    """Uncompressed bytes the current scene declares."""
+    return int(math.prod(img.shape)) * int(np.dtype(img.dtype).itemsize)
+
+
+def open_bioio(path: Path, *, max_input_bytes: int) -> Any:
+    """Open ``path`` with bioio and check every scene's declared size against the cap.
+
+    Raises
+    ------
+    UnsupportedFormatError
+        The plugin for this suffix is not installed (the message names it).
+    CorruptInputError
+        The plugin cannot parse the file.
+    InputTooLargeError
+        A scene declares more bytes than the cap.
+    """
+    plugin = BIOIO_SUFFIXES.get(path.suffix.lower())
+    try:
+        from bioio import BioImage
+    except ImportError as exc:  # pragma: no cover - bioio is a hard dependency
+        raise UnsupportedFormatError("bioio is not installed", where=path) from exc
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # plugins warn about metadata they skip
+            img = BioImage(path)
+            scenes = list(img.scenes)
+            for i in range(len(scenes)):
+                img.set_scene(i)
+                nbytes = scene_bytes(img)
+                if nbytes > max_input_bytes:
+                    raise InputTooLargeError(
+                        f"scene {i} declares {nbytes} bytes, above the cap of {max_input_bytes}",
+                        where=path,
+                        hint="raise FAIRWAY_MAX_INPUT_BYTES if the file is genuine",
+                    )
+            img.set_scene(0)
+    except InputTooLargeError:
+        raise
+    except Exception as exc:
+        name = type(exc).__name__
+        if "UnsupportedFileFormat" in name:
+            raise UnsupportedFormatError(
+                f"no installed bioio plugin reads this file ({exc})",
+                where=path,
+                hint=f"install {plugin}" if plugin else "convert it to OME-TIFF",
+            ) from exc
+        raise CorruptInputError(
+            f"cannot be read by {plugin or 'bioio'} ({name}: {exc})",
+            where=path,
+            hint="check that the transfer finished and the file is not truncated",
+        ) from exc
+    return img
