@@ -18,7 +18,7 @@ from dask.delayed import delayed
 from core.bioio_open import open_bioio, scene_bytes
 from core.errors import CorruptInputError, UnsupportedFormatError
 from core.settings import Settings
-from core.tiffio import axes_plan, open_tiff, to_tczyx_shape, transpose_order
+from core.tiffio import axes_plan, open_tiff_source, to_tczyx_shape, transpose_order
 
 __all__ = ["PixelSeries", "open_pixels"]
 
@@ -153,9 +153,9 @@ def open_pixels(path: Path, kind: str, settings: Settings) -> Iterator[list[Pixe
         return
     if kind != "tiff":
         raise UnsupportedFormatError(f"no pixel reader for kind '{kind}'", where=path)
-    with open_tiff(
+    with open_tiff_source(
         path, max_xml_bytes=settings.max_xml_bytes, max_input_bytes=settings.max_input_bytes
-    ) as tif:
+    ) as (tif, _companion):
         out: list[PixelSeries] = []
         for i, series in enumerate(tif.series):
             try:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -18,7 +19,14 @@ import tifffile
 from core.errors import CorruptInputError, InputTooLargeError
 from core.xmlsafe import check_xml
 
-__all__ = ["declared_bytes", "open_tiff"]
+__all__ = [
+    "COMPANION_SUFFIX",
+    "declared_bytes",
+    "open_tiff",
+    "open_tiff_source",
+    "read_companion",
+    "referenced_files",
+]
 
 
 def declared_bytes(shape: tuple[int, ...], dtype: np.dtype) -> int:
@@ -26,9 +34,55 @@ def declared_bytes(shape: tuple[int, ...], dtype: np.dtype) -> int:
     return math.prod(shape) * np.dtype(dtype).itemsize
 
 
+COMPANION_SUFFIX = ".companion.ome"
+_FILE_NAME = re.compile(r'FileName\s*=\s*"([^"]+)"')
+
+
+def referenced_files(ome_xml: str) -> list[str]:
+    """File names an OME-XML document's TiffData elements point to, in order, without repeats."""
+    seen: dict[str, None] = {}
+    for name in _FILE_NAME.findall(ome_xml):
+        seen.setdefault(name, None)
+    return list(seen)
+
+
+def read_companion(path: Path, *, max_xml_bytes: int) -> str:
+    """The text of a ``.companion.ome`` file, within the XML limits."""
+    size = path.stat().st_size
+    if size > max_xml_bytes:
+        raise InputTooLargeError(
+            f"companion OME-XML is {size} bytes, above the cap of {max_xml_bytes}", where=path
+        )
+    return check_xml(path.read_bytes(), where=path, max_bytes=max_xml_bytes)
+
+
+@contextlib.contextmanager
+def open_tiff_source(
+    path: Path, *, max_xml_bytes: int, max_input_bytes: int
+) -> Iterator[tuple[tifffile.TiffFile, str | None]]:
+    """Open a TIFF acquisition's primary file; a ``.companion.ome`` opens its first TIFF.
+
+    Yields the TIFF and, for a companion, the companion's OME-XML (which then describes the
+    whole multi-file image).
+    """
+    if not path.name.lower().endswith(COMPANION_SUFFIX):
+        with open_tiff(path, max_xml_bytes=max_xml_bytes, max_input_bytes=max_input_bytes) as tif:
+            yield tif, None
+        return
+    xml = read_companion(path, max_xml_bytes=max_xml_bytes)
+    members = referenced_files(xml)
+    if not members:
+        raise CorruptInputError("companion OME-XML references no TIFF file", where=path)
+    first = path.parent / Path(members[0]).name
+    with open_tiff(
+        first, max_xml_bytes=max_xml_bytes, max_input_bytes=max_input_bytes, omexml=xml
+    ) as tif:
+        yield tif, xml
+
+
 @contextlib.contextmanager
 def open_tiff(
-    path: Path, *, max_xml_bytes: int, max_input_bytes: int
+    path: Path, *, max_xml_bytes: int, max_input_bytes: int, omexml: str | None = None
 ) -> Iterator[tifffile.TiffFile]:
     """Open ``path`` with tifffile after the safety checks; close it on exit.
 
@@ -40,7 +94,7 @@ def open_tiff(
         The description or the declared size break a limit.
     """
     try:
-        tif = tifffile.TiffFile(path)
+        tif = tifffile.TiffFile(path, omexml=omexml) if omexml else tifffile.TiffFile(path)
     except Exception as exc:
         raise CorruptInputError(
             f"not a readable TIFF ({type(exc).__name__}: {exc})",

@@ -201,7 +201,11 @@ def ingest_flow(
     worker = worker_id()
     sink = PROGRESS_SINK.get()
     try:
-        candidates = scan([Path(s) for s in sources], sentinel=settings.sentinel)
+        candidates = scan(
+            [Path(s) for s in sources],
+            sentinel=settings.sentinel,
+            max_xml_bytes=settings.max_xml_bytes,
+        )
         policy = CompletionPolicy(quiet_seconds=settings.quiet_seconds, sentinel=settings.sentinel)
         complete, pending = split_complete(candidates, policy)
         logger.info("%d complete, %d pending under %s", len(complete), len(pending), sources)

@@ -37,6 +37,10 @@ class CompletionPolicy:
         """Return why ``cand`` is not complete yet, or ``None`` if it is."""
         if not cand.files:
             return "no files yet"
+        if cand.missing:
+            return (
+                f"waiting for {len(cand.missing)} referenced file(s): {', '.join(cand.missing[:5])}"
+            )
         if cand.in_progress_markers:
             return f"transfer marker present: {', '.join(cand.in_progress_markers)}"
         if self.sentinel is not None and not cand.folder_has_sentinel:

@@ -64,7 +64,7 @@ SUPPORTED_KINDS = frozenset({"tiff", "bioio"})
 def classify(name: str) -> str:
     """Return the reader family: 'tiff', 'bioio' (vendor formats), 'unsupported' or 'unknown'."""
     lower = name.lower()
-    if lower.endswith(_TIFF):
+    if lower.endswith(_TIFF) or lower.endswith(".companion.ome"):
         return "tiff"
     if lower.endswith(_BIOIO):
         return "bioio"
@@ -87,6 +87,8 @@ class Candidate:
     sidecars: tuple[SourceFile, ...] = ()
     folder_has_sentinel: bool = False
     in_progress_markers: tuple[str, ...] = field(default=())
+    #: files the acquisition's metadata references that are not there (yet)
+    missing: tuple[str, ...] = field(default=())
 
 
 def _stat_file(path: Path, root: Path) -> SourceFile | None:
@@ -154,11 +156,20 @@ def _scan_folder(
         )
 
 
-def scan(sources: Sequence[Path], *, sentinel: str | None = None) -> list[Candidate]:
+def scan(
+    sources: Sequence[Path], *, sentinel: str | None = None, max_xml_bytes: int = 64 * 1024**2
+) -> list[Candidate]:
     """List candidate acquisitions under each source (a folder or a single file).
 
-    Nothing is opened or written; symbolic links are not followed.
+    Nothing is written and no symbolic link is followed; only the OME-XML headers of OME-TIFF
+    and companion files are read, to group multi-file images.
     """
+    from ingest.multifile import group_multifile
+
+    return group_multifile(_list(sources, sentinel), max_xml_bytes=max_xml_bytes)
+
+
+def _list(sources: Sequence[Path], sentinel: str | None) -> list[Candidate]:
     found: list[Candidate] = []
     for source in sources:
         source = Path(source)

@@ -7,7 +7,7 @@ from pydantic import JsonValue
 from core.errors import UnsupportedFormatError
 from core.records import Acquisition, MetadataRecord, Sourced
 from core.settings import Settings
-from core.tiffio import open_tiff
+from core.tiffio import open_tiff_source
 from metadata.bioio_source import describe_bioio
 from metadata.ome_map import ome_annotations, ome_fields
 from metadata.sidecar import read_sidecar
@@ -57,10 +57,10 @@ def extract(acq: Acquisition, settings: Settings) -> MetadataRecord:
     """
     path = acq.primary.path
     if acq.kind == "tiff":
-        with open_tiff(
+        with open_tiff_source(
             path, max_xml_bytes=settings.max_xml_bytes, max_input_bytes=settings.max_input_bytes
-        ) as tif:
-            desc = describe_tiff(tif, path)
+        ) as (tif, companion):
+            desc = describe_tiff(tif, path, companion)
         origin = "ome-xml" if desc.origin == "source" else "tiff"
     elif acq.kind == "bioio":
         desc = describe_bioio(path, max_input_bytes=settings.max_input_bytes)

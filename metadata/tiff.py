@@ -280,11 +280,16 @@ def _unmapped(tif: tifffile.TiffFile) -> dict[str, dict[str, JsonValue]]:
     return out
 
 
-def describe_tiff(tif: tifffile.TiffFile, path: Path) -> TiffDescription:
-    """Describe an opened TIFF (see :func:`core.tiffio.open_tiff`) as OME plus extras."""
+def describe_tiff(
+    tif: tifffile.TiffFile, path: Path, ome_xml: str | None = None
+) -> TiffDescription:
+    """Describe an opened TIFF (see :func:`core.tiffio.open_tiff`) as OME plus extras.
+
+    ``ome_xml`` overrides the file's own OME-XML (a multi-file image's companion document).
+    """
     unmapped = _unmapped(tif)
-    if tif.is_ome and tif.ome_metadata:
-        xml = tif.ome_metadata
+    xml = ome_xml or (tif.ome_metadata if tif.is_ome else None)
+    if xml:
         try:
             ome = ome_types.from_xml(xml, validate=False)
         except Exception as exc:

@@ -231,3 +231,32 @@ def test_vendor_formats_through_bioio_keep_pixels(
     assert check_metadata_loss(record.ome_xml, store) == []
     assert record.value("pixels.physical_size_x") is not None
     assert any(ns.startswith("vendor.") for ns in record.unmapped)
+
+
+@pytest.mark.parametrize("variant", ["master", "companion"])
+def test_multifile_ome_tiff_round_trip(
+    corpus: Path, tmp_path: Path, settings: Settings, variant: str
+) -> None:
+    from core.records import Acquisition
+    from ingest import fingerprint, scan
+    from metadata import extract
+
+    [cand] = scan([corpus / "ome-tiff-multifile" / variant])
+    acq: Acquisition = fingerprint(cand)
+    record = extract(acq, settings)
+    store = tmp_path / "m.ome.zarr"
+    [img] = write_ome_zarr(
+        acq.primary.path,
+        "tiff",
+        ome_types.from_xml(record.ome_xml),
+        record.ome_xml,
+        store,
+        settings,
+    )
+    assert img.shape == (1, 1, 5, 24, 18)
+    planes = []
+    for z in range(1, 6):
+        part = corpus / "ome-tiff-multifile" / "master" / f"multifile-Z{z}.ome.tiff"
+        with tifffile.TiffFile(part) as t:
+            planes.append(t.pages[0].asarray())
+    assert np.array_equal(_read_level0(store)[0, 0], np.stack(planes))

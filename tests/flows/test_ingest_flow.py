@@ -161,6 +161,7 @@ def test_corpus_files_end_to_end(prefect_harness: None, corpus: Path, tmp_path: 
     malformed = sorted(p for p in (corpus / "malformed" / "tiff").glob("*") if p.is_file())[:3]
     for p in malformed:
         shutil.copy(p, inbox / f"malformed_{p.name}")
+    shutil.copytree(corpus / "ome-tiff-multifile" / "companion", inbox / "multifile")
     age(inbox)
     before = tree_snapshot(inbox)
     settings = load_settings(tmp_path / "home", quiet_seconds=1, chunk_yx=128)
@@ -171,6 +172,8 @@ def test_corpus_files_end_to_end(prefect_harness: None, corpus: Path, tmp_path: 
     ]
     for name in CORPUS_FILES[:6]:
         assert outcomes[Path(name).name] == "archived", name
+    assert outcomes["multifile.companion.ome"] == "archived"  # six files, one dataset
+    assert not any(name.startswith("multifile-Z") for name in outcomes)
     assert outcomes["openslide_small.svs"] == "rejected"
     assert outcomes["s_1_t_1_c_1_z_1.czi"] == "rejected"
     # bioio-lif cannot decode this layout: quarantined with the plugin named, not a crash

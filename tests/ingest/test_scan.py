@@ -124,3 +124,29 @@ def test_unreadable_file_is_retried_not_fatal(tmp_path: Path) -> None:
     (tmp_path / "x.tif").mkdir()  # same name, now unreadable as a file
     with pytest.raises(UnreadableInputError, match="cannot read"):
         fingerprint(cand)
+
+
+@pytest.mark.parametrize("variant", ["master", "companion"])
+def test_multifile_ome_tiff_is_one_acquisition(corpus: Path, tmp_path: Path, variant: str) -> None:
+    inbox = tmp_path / variant
+    shutil.copytree(corpus / "ome-tiff-multifile" / variant, inbox)
+    [cand] = scan([inbox])
+    assert len(cand.files) == (6 if variant == "companion" else 5)
+    assert cand.missing == ()
+    first = cand.files[0].relpath
+    assert first.endswith(".companion.ome" if variant == "companion" else "Z1.ome.tiff")
+
+
+def test_multifile_waits_for_missing_parts(corpus: Path, tmp_path: Path) -> None:
+    inbox = tmp_path / "in"
+    shutil.copytree(corpus / "ome-tiff-multifile" / "companion", inbox)
+    os.chmod(inbox, 0o755)
+    (inbox / "multifile-Z4.ome.tiff").unlink()
+    age(inbox)
+    [cand] = scan([inbox])
+    assert cand.missing == ("multifile-Z4.ome.tiff",)
+    complete, pending = split_complete([cand], CompletionPolicy(quiet_seconds=1))
+    assert not complete and "multifile-Z4.ome.tiff" in pending[0].reason
+    (inbox / "multifile.companion.ome").unlink()
+    stubs = scan([inbox])  # parts without their companion: each waits for it
+    assert {c.missing for c in stubs} == {("multifile.companion.ome",)}
