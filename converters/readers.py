@@ -157,6 +157,7 @@ def open_pixels(path: Path, kind: str, settings: Settings) -> Iterator[list[Pixe
         path, max_xml_bytes=settings.max_xml_bytes, max_input_bytes=settings.max_input_bytes
     ) as (tif, _companion):
         out: list[PixelSeries] = []
+        image = 0  # OME image index; a position axis (R) holds several images
         for i, series in enumerate(tif.series):
             try:
                 # one zarr chunk per plane for strip-organised pages (one read, not one per
@@ -189,7 +190,19 @@ def open_pixels(path: Path, kind: str, settings: Settings) -> Iterator[list[Pixe
                 asarray=True,
                 name=f"read-{path.name}-{i}-{uuid.uuid4().hex[:8]}",
             )
-            out.append(
-                PixelSeries(index=i, data=_tczyx(data, series.axes, path), source_axes=series.axes)
-            )
+            axes = series.axes
+            if tif.is_ome and "R" in axes:
+                # Micro-Manager and others store positions as one series with an R axis;
+                # OME describes each position as its own image
+                r_axis = axes.index("R")
+                rest = axes.replace("R", "")
+                for r in range(data.shape[r_axis]):
+                    part = data[(slice(None),) * r_axis + (r,)]
+                    out.append(
+                        PixelSeries(index=image, data=_tczyx(part, rest, path), source_axes=rest)
+                    )
+                    image += 1
+                continue
+            out.append(PixelSeries(index=image, data=_tczyx(data, axes, path), source_axes=axes))
+            image += 1
         yield out

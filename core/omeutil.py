@@ -2,9 +2,25 @@
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
-__all__ = ["channel_count", "color_hex", "expected_tczyx"]
+from ome_types import OME, from_xml
+
+__all__ = ["channel_count", "color_hex", "expected_tczyx", "parse_ome"]
+
+
+def parse_ome(xml: str) -> tuple[OME, list[str]]:
+    """Parse OME-XML leniently; return the model and what the parser complained about.
+
+    Real-world OME-XML (Micro-Manager, older Bio-Formats) often breaks the schema in small
+    ways; ome-types repairs what it can and warns. The warnings are returned, to become
+    findings, instead of being printed or raised.
+    """
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        ome = from_xml(xml, validate=False)
+    return ome, list(dict.fromkeys(str(w.message) for w in caught))
 
 
 def color_hex(color: Any) -> str | None:

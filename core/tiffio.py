@@ -8,10 +8,12 @@ allocated, and any parser failure becomes a typed error naming the file.
 from __future__ import annotations
 
 import contextlib
+import logging
 import math
 import re
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import tifffile
@@ -80,6 +82,49 @@ def open_tiff_source(
         yield tif, xml
 
 
+#: what tifffile only logs but that means the file cannot be trusted (it would pad or guess)
+_DAMAGE = (
+    "circular reference",
+    "invalid page offset",
+    "invalid offset to first page",
+    "missing data",
+    "Missing data are zeroed",
+    "incorrect StripByteCounts",
+    "incorrect StripOffsets",
+    "is missing",
+    "invalid data type",
+    "invalid value offset",
+)
+
+
+def _tag_damage(page: Any) -> list[str]:
+    """Violations of the TIFF structure in one IFD that tifffile tolerates silently."""
+    damage = []
+    codes = [tag.code for tag in page.tags.values()]
+    # ImageDescription twice is normal: Micro-Manager writes OME-XML and ImageJ descriptions
+    doubled = sorted({c for c in codes if codes.count(c) > 1 and c != 270})
+    if doubled:
+        damage.append(f"tag(s) {doubled} appear more than once in the first IFD")
+    bits = page.tags.get("BitsPerSample")
+    spp = int(getattr(page, "samplesperpixel", 1) or 1)
+    if bits is not None and spp > 1 and bits.count != spp:
+        damage.append(f"BitsPerSample has {bits.count} value(s) for {spp} samples")
+    return damage
+
+
+class _TiffLog(logging.Handler):
+    """Collects tifffile's warnings about damaged structure while a file is opened."""
+
+    def __init__(self) -> None:
+        super().__init__(level=logging.WARNING)
+        self.damage: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        message = record.getMessage()
+        if any(mark in message for mark in _DAMAGE) and message not in self.damage:
+            self.damage.append(message)
+
+
 @contextlib.contextmanager
 def open_tiff(
     path: Path, *, max_xml_bytes: int, max_input_bytes: int, omexml: str | None = None
@@ -93,6 +138,26 @@ def open_tiff(
     UnsafeInputError, InputTooLargeError
         The description or the declared size break a limit.
     """
+    heard = _TiffLog()
+    tifffile_log = logging.getLogger("tifffile")
+    level = tifffile_log.level
+    if not tifffile_log.isEnabledFor(logging.WARNING):
+        tifffile_log.setLevel(logging.WARNING)  # its warnings are how damage is reported
+    tifffile_log.addHandler(heard)
+    try:
+        tif = _checked_tiff(path, omexml, max_xml_bytes, max_input_bytes, heard)
+    finally:
+        tifffile_log.removeHandler(heard)
+        tifffile_log.setLevel(level)
+    try:
+        yield tif
+    finally:
+        tif.close()
+
+
+def _checked_tiff(
+    path: Path, omexml: str | None, max_xml_bytes: int, max_input_bytes: int, heard: _TiffLog
+) -> tifffile.TiffFile:
     try:
         tif = tifffile.TiffFile(path, omexml=omexml) if omexml else tifffile.TiffFile(path)
     except Exception as exc:
@@ -102,37 +167,60 @@ def open_tiff(
             hint="check that the transfer finished and the file is not truncated",
         ) from exc
     try:
-        try:
-            first = tif.pages.first
-            description = first.description if hasattr(first, "description") else ""
-        except Exception as exc:
-            raise CorruptInputError(
-                f"first IFD unreadable ({type(exc).__name__}: {exc})", where=path
-            ) from exc
-        if description:
-            check_xml(description, where=path, max_bytes=max_xml_bytes)
-        try:
-            series = tif.series
-        except Exception as exc:
-            raise CorruptInputError(
-                f"image series unreadable ({type(exc).__name__}: {exc})",
-                where=path,
-                hint="the embedded metadata may contradict the file's layout",
-            ) from exc
-        if not series:
-            raise CorruptInputError("TIFF holds no image", where=path)
-        for i, s in enumerate(series):
-            nbytes = declared_bytes(tuple(s.shape), s.dtype)
-            if nbytes > max_input_bytes:
-                raise InputTooLargeError(
-                    f"series {i} declares {nbytes} bytes ({s.shape} {s.dtype}), above the cap "
-                    f"of {max_input_bytes}",
-                    where=path,
-                    hint="raise FAIRWAY_MAX_INPUT_BYTES if the file is genuine",
-                )
-        yield tif
-    finally:
+        _check_structure(tif, path, max_xml_bytes, max_input_bytes, heard)
+    except BaseException:
         tif.close()
+        raise
+    return tif
+
+
+def _check_structure(
+    tif: tifffile.TiffFile, path: Path, max_xml_bytes: int, max_input_bytes: int, heard: _TiffLog
+) -> None:
+    try:
+        first = tif.pages.first
+        description = first.description if hasattr(first, "description") else ""
+    except Exception as exc:
+        raise CorruptInputError(
+            f"first IFD unreadable ({type(exc).__name__}: {exc})", where=path
+        ) from exc
+    heard.damage.extend(_tag_damage(first))
+    if description:
+        check_xml(description, where=path, max_bytes=max_xml_bytes)
+        if not tif.is_ome and "<OME" in description[:4096]:
+            raise CorruptInputError(
+                "the embedded OME-XML is not well-formed; the file would be read as a plain "
+                "TIFF and lose its dimensions and metadata",
+                where=path,
+                hint="re-export it from the acquisition software",
+            )
+    try:
+        series = tif.series
+        if tif.is_ome and any(p is None for s in series for p in s.pages):
+            heard.damage.append("the OME-XML declares planes the file does not hold")
+    except Exception as exc:
+        raise CorruptInputError(
+            f"image series unreadable ({type(exc).__name__}: {exc})",
+            where=path,
+            hint="the embedded metadata may contradict the file's layout",
+        ) from exc
+    if heard.damage:
+        raise CorruptInputError(
+            f"damaged TIFF structure: {'; '.join(heard.damage[:3])}",
+            where=path,
+            hint="the file was not padded or guessed at; re-transfer or re-export it",
+        )
+    if not series:
+        raise CorruptInputError("TIFF holds no image", where=path)
+    for i, s in enumerate(series):
+        nbytes = declared_bytes(tuple(s.shape), s.dtype)
+        if nbytes > max_input_bytes:
+            raise InputTooLargeError(
+                f"series {i} declares {nbytes} bytes ({s.shape} {s.dtype}), above the cap "
+                f"of {max_input_bytes}",
+                where=path,
+                hint="raise FAIRWAY_MAX_INPUT_BYTES if the file is genuine",
+            )
 
 
 #: canonical NGFF axis order written by fairway

@@ -10,13 +10,13 @@ from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
-from ome_types import from_xml
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
 from catalog import Catalog
 from converters import write_ome_zarr
 from core.errors import RetryableError
+from core.omeutil import parse_ome
 from core.progress import ProgressCallback
 from core.records import (
     Acquisition,
@@ -87,7 +87,7 @@ def convert_step(
 ) -> tuple[Path, list[ConvertedImage]]:
     """Write the OME-Zarr into the staging area."""
     dest = settings.staging_root / acq.dataset_id / f"{acq.dataset_id}.ome.zarr"
-    ome = from_xml(record.ome_xml, validate=False)
+    ome, _ = parse_ome(record.ome_xml)
     images = write_ome_zarr(
         acq.primary.path, acq.kind, ome, record.ome_xml, dest, settings, progress=progress
     )

@@ -33,6 +33,7 @@ from ome_types.model import (
 from pydantic import JsonValue
 
 from core.errors import CorruptInputError
+from core.omeutil import parse_ome
 from core.tiffio import axes_plan, to_tczyx_shape
 
 __all__ = ["TiffDescription", "describe_tiff", "length_unit", "pixel_type"]
@@ -86,6 +87,8 @@ _PIXEL_TYPES = {
     "bool": PixelType.BIT,
     "complex64": PixelType.COMPLEXFLOAT,
     "complex128": PixelType.COMPLEXDOUBLE,
+    # OME has no half float: described as float, stored as float16 in the zarr arrays
+    "float16": PixelType.FLOAT,
 }
 
 DEFAULT_COLORS = ("00FF00", "FF00FF", "00FFFF", "FF0000", "0000FF", "FFFF00")
@@ -291,15 +294,23 @@ def describe_tiff(
     xml = ome_xml or (tif.ome_metadata if tif.is_ome else None)
     if xml:
         try:
-            ome = ome_types.from_xml(xml, validate=False)
+            ome, complaints = parse_ome(xml)
         except Exception as exc:
             raise CorruptInputError(
                 f"embedded OME-XML cannot be parsed ({type(exc).__name__}: {exc})",
                 where=path,
                 hint="re-export the file, or remove the broken OME-XML",
             ) from exc
+        notes = [f"OME-XML read leniently: {c}" for c in complaints]
+        if notes:
+            unmapped["fairway.notes"] = {"ome-xml": list(notes)}
         return TiffDescription(
-            ome=ome, ome_xml=xml, origin="source", file_format="OME-TIFF", unmapped=unmapped
+            ome=ome,
+            ome_xml=xml,
+            origin="source",
+            file_format="OME-TIFF",
+            unmapped=unmapped,
+            notes=notes,
         )
     ome, notes = _generated_ome(tif, path)
     fmt = "ImageJ TIFF" if tif.is_imagej else "TIFF"

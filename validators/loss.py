@@ -15,10 +15,10 @@ from pathlib import Path
 from typing import Any
 
 import zarr
-from ome_types import OME, from_xml
+from ome_types import OME
 from ome_types.model import Image
 
-from core.omeutil import color_hex, expected_tczyx
+from core.omeutil import channel_count, color_hex, expected_tczyx, parse_ome
 from core.records import Finding, Severity
 
 __all__ = ["check_metadata_loss"]
@@ -118,11 +118,11 @@ def _check_image(key: str, image: Image, group: Any) -> list[Finding]:
                 )
             )
     channels = (ome_attrs.get("omero") or {}).get("channels", [])
-    if len(channels) != px.size_c:
+    if len(channels) != channel_count(px):
         out.append(
             _loss(
                 f"{key}/omero/channels",
-                f"{len(channels)} omero channels but the source has SizeC={px.size_c}",
+                f"{len(channels)} omero channels but the source has {channel_count(px)}",
             )
         )
     for i, ch in enumerate(px.channels[: len(channels)]):
@@ -204,7 +204,7 @@ def _xml_differences(source: OME, copy: OME) -> list[Finding]:
 
 def check_metadata_loss(source_ome_xml: str, store: Path) -> list[Finding]:
     """Every difference between the source OME and what ``store`` carries."""
-    source = from_xml(source_ome_xml, validate=False)
+    source, _ = parse_ome(source_ome_xml)
     try:
         root = zarr.open_group(str(store), mode="r")
     except (FileNotFoundError, ValueError, zarr.errors.GroupNotFoundError) as exc:
@@ -216,7 +216,7 @@ def check_metadata_loss(source_ome_xml: str, store: Path) -> list[Finding]:
     else:
         text = copy_path.read_text(encoding="utf-8")
         if text != source_ome_xml:
-            out += _xml_differences(source, from_xml(text, validate=False))
+            out += _xml_differences(source, parse_ome(text)[0])
     ome_group: dict[str, Any] = dict(root["OME"].attrs.get("ome", {})) if "OME" in root else {}  # type: ignore[arg-type]
     for key in [str(k) for k in ome_group.get("series", [])]:
         index = int(key)
