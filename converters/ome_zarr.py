@@ -31,6 +31,7 @@ from ome_types import OME
 from ome_types.model import Image
 from zarr.codecs import BloscCodec
 
+from converters.policy import LAYOUTS, shard_for
 from converters.pyramid import downsample_2x, level_count, shrink_2x
 from converters.readers import open_pixels
 from core.errors import ConversionError, CorruptInputError
@@ -78,13 +79,17 @@ class ZarrOptions:
     """How arrays are chunked and compressed."""
 
     chunk_yx: int = 512
+    shard_yx: int = 4096
     clevel: int = 5
     workers: int = 2
 
     @classmethod
     def from_settings(cls, settings: Settings) -> ZarrOptions:
-        """Options as configured."""
-        return cls(chunk_yx=settings.chunk_yx, workers=settings.workers)
+        """The configured layout, with explicit chunk/shard settings taking precedence."""
+        layout = LAYOUTS[settings.layout]
+        chunk = settings.chunk_yx or layout.chunk_yx
+        shard = layout.shard_yx if settings.shard_yx is None else settings.shard_yx
+        return cls(chunk_yx=chunk, shard_yx=shard, clevel=layout.clevel, workers=settings.workers)
 
 
 class _DaskProgress(Callback):
@@ -226,7 +231,10 @@ def _write_tilewise(
         )
     for level in range(1, len(arrays)):
         # one dask block per zarr chunk: two blocks sharing a chunk would race on its write
-        smaller = downsample_2x(da.from_zarr(arrays[level - 1])).rechunk(arrays[level].chunks)
+        target = arrays[level]
+        smaller = downsample_2x(da.from_zarr(arrays[level - 1])).rechunk(
+            target.shards or target.chunks
+        )
         with _DaskProgress(progress, f"{label} level {level}"):
             da.store(
                 smaller,
@@ -263,6 +271,15 @@ def _write_image(
                 shape=(*shape[:3], y, x),
                 dtype=data.dtype,
                 chunks=(1, 1, 1, min(cy, y), min(cx, x)),
+                shards=(
+                    1,
+                    1,
+                    1,
+                    shard_for(y, cy, options.shard_yx),
+                    shard_for(x, cx, options.shard_yx),
+                )
+                if options.shard_yx
+                else None,
                 compressors=compressor,
                 dimension_names=("t", "c", "z", "y", "x"),
                 fill_value=0,
@@ -279,9 +296,8 @@ def _write_image(
         planes = data.rechunk((1, 1, 1, shape[3], shape[4]))  # RGB samples: one per channel
         mins, maxs = _write_planewise(planes, arrays, options, name, progress)
     else:
-        mins, maxs = _write_tilewise(
-            data.rechunk((1, 1, 1, cy, cx)), arrays, options, name, progress
-        )
+        blocks = arrays[0].shards or arrays[0].chunks  # one task per shard: a single writer each
+        mins, maxs = _write_tilewise(data.rechunk(blocks), arrays, options, name, progress)
     ome_attrs: dict[str, Any] = {
         "version": "0.5",
         "multiscales": [

@@ -179,7 +179,7 @@ def open_pixels(path: Path, kind: str, settings: Settings) -> Iterator[list[Pixe
             # one task per plane (strip files) or per output tile (tiled files): never a task
             # per TIFF strip
             chunks = tuple(
-                (n if per_page else min(settings.chunk_yx, n))
+                (n if per_page else min(settings.chunk_yx or 512, n))
                 if ax in "YX"
                 else (n if ax == "S" else 1)
                 for ax, n in zip(series.axes, arr.shape, strict=True)

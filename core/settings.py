@@ -52,7 +52,13 @@ class Settings(BaseSettings):
     max_xml_bytes: int = Field(default=64 * 1024**2, gt=0)
     max_sidecar_bytes: int = Field(default=1024**2, gt=0)
     memory_limit_bytes: int = Field(default=1 * GiB, gt=0)
-    chunk_yx: int = Field(default=512, ge=64)
+    layout: Literal["viewing", "archive", "ml"] = Field(
+        default="viewing", description="Chunk/shard/compression policy (converters.policy)."
+    )
+    chunk_yx: int | None = Field(default=None, ge=16, description="Override the layout's chunk.")
+    shard_yx: int | None = Field(
+        default=None, ge=0, description="Override the layout's shard; 0 turns sharding off."
+    )
     workers: int = Field(default=2, ge=1)
     ngff_version: Literal["0.5"] = "0.5"
     claim_timeout_seconds: float = Field(
