@@ -27,6 +27,7 @@ import zarr
 from dask.base import compute
 from dask.callbacks import Callback
 from dask.delayed import delayed
+from numcodecs import Blosc
 from ome_types import OME
 from ome_types.model import Image
 from zarr.codecs import BloscCodec
@@ -82,6 +83,7 @@ class ZarrOptions:
     shard_yx: int = 4096
     clevel: int = 5
     workers: int = 2
+    ngff_version: str = "0.5"
 
     @classmethod
     def from_settings(cls, settings: Settings) -> ZarrOptions:
@@ -89,7 +91,13 @@ class ZarrOptions:
         layout = LAYOUTS[settings.layout]
         chunk = settings.chunk_yx or layout.chunk_yx
         shard = layout.shard_yx if settings.shard_yx is None else settings.shard_yx
-        return cls(chunk_yx=chunk, shard_yx=shard, clevel=layout.clevel, workers=settings.workers)
+        return cls(
+            chunk_yx=chunk,
+            shard_yx=shard,
+            clevel=layout.clevel,
+            workers=settings.workers,
+            ngff_version=settings.ngff_version,
+        )
 
 
 class _DaskProgress(Callback):
@@ -260,7 +268,12 @@ def _write_image(
     axes, scale = _axes(image)
     levels = level_count((shape[3], shape[4]), options.chunk_yx)
     img = group.create_group(name)
-    compressor = BloscCodec(cname="zstd", clevel=options.clevel, shuffle="shuffle")
+    v2 = options.ngff_version == "0.4"
+    compressor: Any = (
+        Blosc(cname="zstd", clevel=options.clevel, shuffle=Blosc.SHUFFLE)
+        if v2
+        else BloscCodec(cname="zstd", clevel=options.clevel, shuffle="shuffle")
+    )
     arrays: list[zarr.Array[Any]] = []
     datasets = []
     y, x = shape[3], shape[4]
@@ -278,11 +291,15 @@ def _write_image(
                     shard_for(y, cy, options.shard_yx),
                     shard_for(x, cx, options.shard_yx),
                 )
-                if options.shard_yx
+                if options.shard_yx and not v2
                 else None,
                 compressors=compressor,
-                dimension_names=("t", "c", "z", "y", "x"),
                 fill_value=0,
+                **(
+                    {"chunk_key_encoding": {"name": "v2", "separator": "/"}}
+                    if v2
+                    else {"dimension_names": ("t", "c", "z", "y", "x")}
+                ),
             )
         )
         factor = 2.0**level
@@ -311,7 +328,12 @@ def _write_image(
         ],
         "omero": _omero(image, mins, maxs, data.dtype),
     }
-    img.attrs["ome"] = ome_attrs
+    if v2:  # NGFF 0.4: attributes at the top level, version inside each multiscale
+        ome_attrs.pop("version")
+        ome_attrs["multiscales"][0]["version"] = "0.4"
+        img.attrs.update(ome_attrs)
+    else:
+        img.attrs["ome"] = ome_attrs
     return ConvertedImage(
         path=name,
         shape=shape,
@@ -357,8 +379,12 @@ def write_ome_zarr(
                     f"{len(ome.images)} images",
                     where=source,
                 )
-            root = zarr.open_group(store=str(partial), mode="w", zarr_format=3)
-            root.attrs["ome"] = {"version": "0.5", "bioformats2raw.layout": 3}
+            v2 = options.ngff_version == "0.4"
+            root = zarr.open_group(store=str(partial), mode="w", zarr_format=2 if v2 else 3)
+            if v2:
+                root.attrs["bioformats2raw.layout"] = 3
+            else:
+                root.attrs["ome"] = {"version": "0.5", "bioformats2raw.layout": 3}
             written: list[ConvertedImage] = []
             for s in series:
                 image = ome.images[s.index]
@@ -372,7 +398,11 @@ def write_ome_zarr(
                     )
                 written.append(_write_image(root, str(s.index), s.data, image, options, progress))
             ome_group = root.create_group("OME")
-            ome_group.attrs["ome"] = {"version": "0.5", "series": [w.path for w in written]}
+            series_list = [w.path for w in written]
+            if v2:
+                ome_group.attrs["series"] = series_list
+            else:
+                ome_group.attrs["ome"] = {"version": "0.5", "series": series_list}
             (partial / "OME" / "METADATA.ome.xml").write_text(ome_xml, encoding="utf-8")
         fsync_tree(partial)
         if dest.exists():

@@ -60,7 +60,10 @@ class Settings(BaseSettings):
         default=None, ge=0, description="Override the layout's shard; 0 turns sharding off."
     )
     workers: int = Field(default=2, ge=1)
-    ngff_version: Literal["0.5"] = "0.5"
+    ngff_version: Literal["0.5", "0.4"] = Field(
+        default="0.5",
+        description="0.5 writes zarr v3 (sharded); 0.4 writes zarr v2 for older viewers.",
+    )
     claim_timeout_seconds: float = Field(
         default=6 * 3600, gt=0, description="A 'processing' claim older than this is re-taken."
     )

@@ -20,6 +20,7 @@ from ome_types.model import Image
 
 from core.omeutil import channel_count, color_hex, expected_tczyx, parse_ome
 from core.records import Finding, Severity
+from validators.ngff import ngff_attrs
 
 __all__ = ["check_metadata_loss"]
 
@@ -64,7 +65,7 @@ def _close(a: float, b: float) -> bool:
 
 def _check_image(key: str, image: Image, group: Any) -> list[Finding]:
     out: list[Finding] = []
-    ome_attrs = group.attrs.get("ome", {})
+    ome_attrs = ngff_attrs(group)
     ms = (ome_attrs.get("multiscales") or [{}])[0]
     px = image.pixels
     level0 = group[ms.get("datasets", [{}])[0].get("path", "0")]
@@ -217,7 +218,7 @@ def check_metadata_loss(source_ome_xml: str, store: Path) -> list[Finding]:
         text = copy_path.read_text(encoding="utf-8")
         if text != source_ome_xml:
             out += _xml_differences(source, parse_ome(text)[0])
-    ome_group: dict[str, Any] = dict(root["OME"].attrs.get("ome", {})) if "OME" in root else {}  # type: ignore[arg-type]
+    ome_group = ngff_attrs(root["OME"]) if "OME" in root else {}
     for key in [str(k) for k in ome_group.get("series", [])]:
         index = int(key)
         if index >= len(source.images) or key not in root:

@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import zarr
-from ome_zarr_models.v05 import BioFormats2Raw, Image
+from ome_zarr_models import v04, v05
 from pydantic import ValidationError
 
 from core.records import Finding, Severity
 
-__all__ = ["check_ngff"]
+__all__ = ["check_ngff", "ngff_attrs"]
 
 
 def _finding(path: str, message: str, hint: str = "") -> Finding:
@@ -35,6 +36,13 @@ def _pydantic_findings(prefix: str, exc: ValidationError) -> list[Finding]:
     ]
 
 
+def ngff_attrs(group: Any) -> dict[str, Any]:
+    """The OME-NGFF attributes of a group: under ``ome`` in 0.5, at the top level in 0.4."""
+    attrs = dict(group.attrs)
+    ome = attrs.get("ome")
+    return dict(ome) if isinstance(ome, dict) else attrs
+
+
 def check_ngff(store: Path) -> list[Finding]:
     """Validate a bioformats2raw-layout OME-Zarr 0.5 store; never raises on findings."""
     findings: list[Finding] = []
@@ -42,8 +50,10 @@ def check_ngff(store: Path) -> list[Finding]:
         root = zarr.open_group(store=str(store), mode="r")
     except (FileNotFoundError, ValueError, zarr.errors.GroupNotFoundError) as exc:
         return [_finding(str(store), f"not a zarr group: {exc}")]
+    version = "0.5" if isinstance(root.attrs.get("ome"), dict) else "0.4"
+    models: Any = v05 if version == "0.5" else v04
     try:
-        b2r = BioFormats2Raw.from_zarr(root)
+        b2r = models.BioFormats2Raw.from_zarr(root)
     except ValidationError as exc:
         return _pydantic_findings("", exc)
     except (KeyError, ValueError, FileNotFoundError) as exc:
@@ -53,13 +63,13 @@ def check_ngff(store: Path) -> list[Finding]:
         findings.append(_finding("", "no image groups (0, 1, ...) in the store"))
     for p in paths:
         try:
-            img = Image.from_zarr(root[p])  # type: ignore[arg-type]
+            img = models.Image.from_zarr(root[p])
         except ValidationError as exc:
             findings.extend(_pydantic_findings(p, exc))
             continue
         attrs = img.ome_attributes
         for ms in attrs.multiscales:
-            level0 = root[p][ms.datasets[0].path]  # type: ignore[index]
+            level0 = root[p][ms.datasets[0].path]
             shape = getattr(level0, "shape", ())
             for axis, size in zip(ms.axes, shape, strict=False):
                 if axis.type == "space" and not axis.unit and size > 1:

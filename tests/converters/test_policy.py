@@ -66,3 +66,30 @@ def test_output_is_sharded_one_file_per_plane(tmp_path: Path, tiled: bool) -> No
     import zarr
 
     assert np.array_equal(zarr.open_array(str(store / "0" / "0"), mode="r")[0, 0], data)
+
+
+def test_ngff_04_on_zarr_v2(tmp_path: Path) -> None:
+    from ome_zarr.io import parse_url
+    from ome_zarr.reader import Reader
+    from ome_zarr_models.v04 import BioFormats2Raw, Image
+
+    from tests.factories import make_ome_tiff
+    from validators import check_metadata_loss, check_ngff
+
+    src = make_ome_tiff(tmp_path / "in.ome.tif", c=2, z=3, y=130, x=120)
+    settings = load_settings(tmp_path / "home", ngff_version="0.4", chunk_yx=64)
+    with open_tiff(src, max_xml_bytes=10**7, max_input_bytes=10**10) as tif:
+        d = describe_tiff(tif, src)
+    store = tmp_path / "v04.ome.zarr"
+    write_ome_zarr(src, "tiff", parse_ome(d.ome_xml)[0], d.ome_xml, store, settings)
+    import zarr
+
+    root = zarr.open_group(str(store), mode="r")
+    assert root.metadata.zarr_format == 2
+    BioFormats2Raw.from_zarr(root)
+    image = Image.from_zarr(root["0"])
+    assert image.attributes.multiscales[0].version == "0.4"
+    assert [f for f in check_ngff(store) if f.severity.value == "error"] == []
+    assert check_metadata_loss(d.ome_xml, store) == []
+    [node, *_] = list(Reader(parse_url(str(store / "0")))())
+    assert np.array_equal(np.asarray(node.data[0])[0], tifffile.imread(src).reshape(2, 3, 130, 120))
