@@ -84,6 +84,7 @@ class ZarrOptions:
     clevel: int = 5
     workers: int = 2
     ngff_version: str = "0.5"
+    memory_limit_bytes: int = 1024**3
 
     @classmethod
     def from_settings(cls, settings: Settings) -> ZarrOptions:
@@ -97,7 +98,13 @@ class ZarrOptions:
             clevel=layout.clevel,
             workers=settings.workers,
             ngff_version=settings.ngff_version,
+            memory_limit_bytes=settings.memory_limit_bytes,
         )
+
+    def plane_workers(self, plane_bytes: int) -> int:
+        """Workers that fit the memory limit: each holds a plane, its pyramid and buffers."""
+        per_worker = 4 * plane_bytes  # the plane, the compressed copy, the levels, headroom
+        return max(1, min(self.workers, self.memory_limit_bytes // max(per_worker, 1)))
 
 
 class _DaskProgress(Callback):
@@ -200,6 +207,7 @@ def _write_planewise(
     progress: ProgressCallback,
 ) -> tuple[np.ndarray, np.ndarray]:
     """One task per plane: read it once, write it and all its pyramid levels from memory."""
+    plane_bytes = data.shape[3] * data.shape[4] * data.dtype.itemsize
     blocks = data.to_delayed()
     tasks = [
         delayed(_write_plane)(blocks[t, c, z, 0, 0], (t, c, z), arrays)
@@ -208,7 +216,9 @@ def _write_planewise(
         for z in range(data.shape[2])
     ]
     with _DaskProgress(progress, label):
-        results = compute(*tasks, scheduler="threads", num_workers=options.workers)
+        results = compute(
+            *tasks, scheduler="threads", num_workers=options.plane_workers(plane_bytes)
+        )
     nc = data.shape[1]
     mins = np.full(nc, np.inf)
     maxs = np.full(nc, -np.inf)

@@ -93,3 +93,10 @@ def test_ngff_04_on_zarr_v2(tmp_path: Path) -> None:
     assert check_metadata_loss(d.ome_xml, store) == []
     [node, *_] = list(Reader(parse_url(str(store / "0")))())
     assert np.array_equal(np.asarray(node.data[0])[0], tifffile.imread(src).reshape(2, 3, 130, 120))
+
+
+def test_plane_workers_respect_the_memory_limit() -> None:
+    options = ZarrOptions(workers=4, memory_limit_bytes=1024**3)
+    assert options.plane_workers(8 * 1024**2) == 4  # small planes: all workers
+    assert options.plane_workers(100 * 1024**2) == 2  # 4 x 100 MiB per worker
+    assert options.plane_workers(600 * 1024**2) == 1  # never fewer than one
