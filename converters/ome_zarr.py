@@ -37,42 +37,20 @@ from converters.pyramid import downsample_2x, level_count, shrink_2x
 from converters.readers import open_pixels
 from core.errors import ConversionError, CorruptInputError
 from core.files import fsync_dir, fsync_tree
-from core.omeutil import color_hex, expected_tczyx
+from core.omeutil import (
+    color_hex,
+    default_color,
+    expected_tczyx,
+    ngff_length_unit,
+    ngff_time_unit,
+)
 from core.progress import Progress, ProgressCallback, null_progress
 from core.records import ConvertedImage
 from core.settings import Settings
 
-__all__ = ["ZarrOptions", "length_unit_name", "write_ome_zarr"]
+__all__ = ["ZarrOptions", "write_ome_zarr"]
 
 log = logging.getLogger(__name__)
-
-_LENGTH_UNITS = {
-    "Å": "angstrom",
-    "pm": "picometer",
-    "nm": "nanometer",
-    "µm": "micrometer",
-    "mm": "millimeter",
-    "cm": "centimeter",
-    "m": "meter",
-    "km": "kilometer",
-    "in": "inch",
-    "ft": "foot",
-}
-_TIME_UNITS = {
-    "s": "second",
-    "ms": "millisecond",
-    "µs": "microsecond",
-    "ns": "nanosecond",
-    "min": "minute",
-    "h": "hour",
-    "d": "day",
-}
-_DEFAULT_COLORS = ("00FF00", "FF00FF", "00FFFF", "FF0000", "0000FF", "FFFF00")
-
-
-def length_unit_name(symbol: str | None) -> str | None:
-    """NGFF (UDUNITS-2) name of an OME length unit symbol."""
-    return _LENGTH_UNITS.get(symbol) if symbol else None
 
 
 @dataclass(frozen=True)
@@ -128,12 +106,10 @@ def _axes(image: Image) -> tuple[list[dict[str, str]], list[float]]:
     px = image.pixels
 
     def unit(value: float | None, symbol: Any) -> dict[str, str]:
-        name = length_unit_name(getattr(symbol, "value", symbol)) if value else None
+        name = ngff_length_unit(symbol) if value else None
         return {"unit": name} if name else {}
 
-    t_unit = (
-        _TIME_UNITS.get(getattr(px.time_increment_unit, "value", "")) if px.time_increment else None
-    )
+    t_unit = ngff_time_unit(px.time_increment_unit) if px.time_increment else None
     axes = [
         {"name": "t", "type": "time", **({"unit": t_unit} if t_unit else {})},
         {"name": "c", "type": "channel"},
@@ -163,7 +139,7 @@ def _omero(image: Image, mins: np.ndarray, maxs: np.ndarray, dtype: np.dtype) ->
         ch = image.pixels.channels[k] if k < len(image.pixels.channels) else None
         color = color_hex(ch.color) if ch is not None else None
         if color is None:
-            color = "FFFFFF" if n == 1 else _DEFAULT_COLORS[k % len(_DEFAULT_COLORS)]
+            color = default_color(k, n)
         channels.append(
             {
                 "label": (ch.name if ch is not None and ch.name else f"Channel {k}"),

@@ -7,7 +7,61 @@ from typing import Any
 
 from ome_types import OME, from_xml
 
-__all__ = ["channel_count", "color_hex", "expected_tczyx", "parse_ome"]
+__all__ = [
+    "channel_count",
+    "color_hex",
+    "default_color",
+    "expected_tczyx",
+    "ngff_length_unit",
+    "ngff_time_unit",
+    "parse_ome",
+]
+
+#: OME unit symbols -> the UDUNITS-2 names NGFF axes use
+LENGTH_UNITS = {
+    "Å": "angstrom",
+    "pm": "picometer",
+    "nm": "nanometer",
+    "µm": "micrometer",
+    "mm": "millimeter",
+    "cm": "centimeter",
+    "m": "meter",
+    "km": "kilometer",
+    "in": "inch",
+    "ft": "foot",
+}
+TIME_UNITS = {
+    "s": "second",
+    "ms": "millisecond",
+    "µs": "microsecond",
+    "ns": "nanosecond",
+    "min": "minute",
+    "h": "hour",
+    "d": "day",
+}
+
+
+#: colours for channels that have none (one channel: white)
+DEFAULT_COLORS = ("00FF00", "FF00FF", "00FFFF", "FF0000", "0000FF", "FFFF00")
+
+
+def default_color(k: int, n: int) -> str:
+    """Colour of channel ``k`` of ``n`` when the source gives none."""
+    return "FFFFFF" if n == 1 else DEFAULT_COLORS[k % len(DEFAULT_COLORS)]
+
+
+def _symbol(unit: Any) -> str:
+    return str(getattr(unit, "value", unit) or "")
+
+
+def ngff_length_unit(unit: Any) -> str | None:
+    """NGFF axis unit for an OME length unit (enum or symbol), or ``None``."""
+    return LENGTH_UNITS.get(_symbol(unit))
+
+
+def ngff_time_unit(unit: Any) -> str | None:
+    """NGFF axis unit for an OME time unit (enum or symbol), or ``None``."""
+    return TIME_UNITS.get(_symbol(unit))
 
 
 def parse_ome(xml: str) -> tuple[OME, list[str]]:

@@ -18,8 +18,8 @@ from ome_types.model import Channel, Image, MetadataOnly, Pixels, UnitsLength
 from pydantic import JsonValue
 
 from core.bioio_open import open_bioio
-from core.omeutil import channel_count
-from metadata.tiff import DEFAULT_COLORS, TiffDescription, pixel_type, rgba
+from core.omeutil import channel_count, default_color
+from metadata.tiff import TiffDescription, pixel_type, rgba
 
 __all__ = ["describe_bioio"]
 
@@ -57,7 +57,7 @@ def _generated(img: Any, path: Path) -> OME:
                 id=f"Channel:{i}:{k}",
                 name=(names[k // samples] if k // samples < len(names) else None),
                 samples_per_pixel=1,
-                color=rgba("FFFFFF" if c == 1 else DEFAULT_COLORS[k % len(DEFAULT_COLORS)]),
+                color=rgba(default_color(k, c)),
             )
             for k in range(c)
         ]

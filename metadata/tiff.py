@@ -33,7 +33,7 @@ from ome_types.model import (
 from pydantic import JsonValue
 
 from core.errors import CorruptInputError
-from core.omeutil import parse_ome
+from core.omeutil import default_color, parse_ome
 from core.tiffio import axes_plan, to_tczyx_shape
 
 __all__ = ["TiffDescription", "describe_tiff", "length_unit", "pixel_type"]
@@ -90,8 +90,6 @@ _PIXEL_TYPES = {
     # OME has no half float: described as float, stored as float16 in the zarr arrays
     "float16": PixelType.FLOAT,
 }
-
-DEFAULT_COLORS = ("00FF00", "FF00FF", "00FFFF", "FF0000", "0000FF", "FFFF00")
 
 
 def length_unit(text: str | None) -> UnitsLength | None:
@@ -215,7 +213,7 @@ def _generated_ome(tif: tifffile.TiffFile, path: Path) -> tuple[OME, list[str]]:
                 id=f"Channel:{i}:{k}",
                 name=f"Channel {k}" if c > 1 else None,
                 samples_per_pixel=1,
-                color=rgba(colors[k] if k < len(colors) else _default_color(k, c)),
+                color=rgba(colors[k] if k < len(colors) else default_color(k, c)),
             )
             for k in range(c)
         ]
@@ -255,10 +253,6 @@ def _generated_ome(tif: tifffile.TiffFile, path: Path) -> tuple[OME, list[str]]:
         creator=str(software) if software else None,
     )
     return ome, notes
-
-
-def _default_color(k: int, c: int) -> str:
-    return "FFFFFF" if c == 1 else DEFAULT_COLORS[k % len(DEFAULT_COLORS)]
 
 
 def rgba(hex6: str) -> int:

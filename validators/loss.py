@@ -18,29 +18,18 @@ import zarr
 from ome_types import OME
 from ome_types.model import Image
 
-from core.omeutil import channel_count, color_hex, expected_tczyx, parse_ome
+from core.omeutil import (
+    channel_count,
+    color_hex,
+    expected_tczyx,
+    ngff_length_unit,
+    ngff_time_unit,
+    parse_ome,
+)
 from core.records import Finding, Severity
 from validators.ngff import ngff_attrs
 
 __all__ = ["check_metadata_loss"]
-
-_LENGTH = {
-    "Å": "angstrom",
-    "pm": "picometer",
-    "nm": "nanometer",
-    "µm": "micrometer",
-    "mm": "millimeter",
-    "cm": "centimeter",
-    "m": "meter",
-}
-_TIME = {
-    "s": "second",
-    "ms": "millisecond",
-    "µs": "microsecond",
-    "ns": "nanosecond",
-    "min": "minute",
-    "h": "hour",
-}
 
 
 def _loss(path: str, message: str) -> Finding:
@@ -53,10 +42,6 @@ def _loss(path: str, message: str) -> Finding:
         fix_hint="re-convert the dataset; report the difference as a bug",
         check="metadata-loss",
     )
-
-
-def _unit(value: Any) -> str:
-    return str(getattr(value, "value", value))
 
 
 def _close(a: float, b: float) -> bool:
@@ -85,7 +70,7 @@ def _check_image(key: str, image: Image, group: Any) -> list[Finding]:
         size = getattr(px, f"physical_size_{axis}")
         if size is None or axis not in axes:
             continue
-        unit = _LENGTH.get(_unit(getattr(px, f"physical_size_{axis}_unit")))
+        unit = ngff_length_unit(getattr(px, f"physical_size_{axis}_unit"))
         got = scale[names.index(axis)]
         if not _close(float(got), float(size)):
             out.append(
@@ -110,7 +95,7 @@ def _check_image(key: str, image: Image, group: Any) -> list[Finding]:
                     f"time step {got} but the source says {px.time_increment}",
                 )
             )
-        unit = _TIME.get(_unit(px.time_increment_unit))
+        unit = ngff_time_unit(px.time_increment_unit)
         if axes["t"].get("unit") != unit:
             out.append(
                 _loss(
