@@ -17,6 +17,7 @@ import shutil
 import tempfile
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -43,8 +44,22 @@ def _available(name: str) -> bool:
     return importlib.util.find_spec(module) is not None
 
 
-def _measure(fn: Callable[[Path], None], out: Path) -> tuple[float, float]:
-    """Run ``fn(out)`` in a child process; return (seconds, peak RSS MiB of that child)."""
+@dataclass
+class Run:
+    """One converter's figures."""
+
+    seconds: float
+    rss_mib: float
+    cpu_seconds: float
+    output_bytes: int
+
+
+def _tree_bytes(root: Path) -> int:
+    return sum(p.stat().st_size for p in root.rglob("*") if p.is_file())
+
+
+def _measure(fn: Callable[[Path], None], out: Path) -> Run:
+    """Run ``fn(out)`` in a child process and measure it."""
     ctx = multiprocessing.get_context("fork")
     proc = ctx.Process(target=fn, args=(out,))
     t0 = time.perf_counter()
@@ -54,7 +69,43 @@ def _measure(fn: Callable[[Path], None], out: Path) -> tuple[float, float]:
     seconds = time.perf_counter() - t0
     if status != 0:
         raise SystemExit(f"{out.name}: converter failed with status {status}")
-    return seconds, usage.ru_maxrss / 1024
+    return Run(seconds, usage.ru_maxrss / 1024, usage.ru_utime + usage.ru_stime, _tree_bytes(out))
+
+
+def compression_bound(src: Path, chunk: int, workers: int) -> float:
+    """MiB/s at which Blosc-zstd 5 + shuffle compresses the input's chunks on all cores."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from numcodecs import Blosc
+
+    codec = Blosc(cname="zstd", clevel=5, shuffle=Blosc.SHUFFLE)
+    data = tifffile.imread(src)
+    planes = data.reshape(-1, *data.shape[-2:])
+    tiles = [
+        np.ascontiguousarray(p[y : y + chunk, x : x + chunk])
+        for p in planes
+        for y in range(0, p.shape[0], chunk)
+        for x in range(0, p.shape[1], chunk)
+    ]
+    t0 = time.perf_counter()
+    with ThreadPoolExecutor(workers) as pool:
+        list(pool.map(codec.encode, tiles))
+    return data.nbytes / 1024**2 / (time.perf_counter() - t0)
+
+
+def disk_bound(work: Path, nbytes: int) -> float:
+    """MiB/s of writing ``nbytes`` to ``work`` with fsync (the output's size, 4 MiB blocks)."""
+    block = np.random.default_rng(0).integers(0, 255, 4 * 1024**2, dtype=np.uint8).tobytes()
+    path = work / "disk-bound.bin"
+    t0 = time.perf_counter()
+    with path.open("wb") as fh:
+        for _ in range(max(1, nbytes // len(block))):
+            fh.write(block)
+        fh.flush()
+        os.fsync(fh.fileno())
+    seconds = time.perf_counter() - t0
+    path.unlink()
+    return max(1, nbytes // len(block)) * 4 / seconds
 
 
 def make_input(path: Path, c: int, z: int, yx: int) -> None:
@@ -150,7 +201,11 @@ def main() -> None:
     ap.add_argument("--z", type=int, default=32)
     ap.add_argument("--yx", type=int, default=1024)
     ap.add_argument("--chunk", type=int, default=512)
+    ap.add_argument("--size", help="input size instead of --z, e.g. 2G or 8G (C and YX kept)")
     args = ap.parse_args()
+    if args.size:
+        factor = {"G": 1024**3, "M": 1024**2}[args.size[-1].upper()]
+        args.z = max(1, int(float(args.size[:-1]) * factor) // (args.c * args.yx * args.yx * 2))
     work = Path(tempfile.mkdtemp(prefix="fairway-bench-"))
     try:
         src = work / "input.tif"
@@ -161,7 +216,8 @@ def main() -> None:
             f"input: C={args.c} Z={args.z} {args.yx}x{args.yx} uint16, {gib:.2f} GiB, "
             f"{levels} levels"
         )
-        results = {}
+        bound = compression_bound(src, args.chunk, os.cpu_count() or 2)
+        results: dict[str, Run] = {}
         for name, fn in (
             ("fairway", lambda out: run_fairway(src, out, args.chunk)),
             ("ome-zarr-py", lambda out: run_ome_zarr_py(src, out, args.chunk, levels)),
@@ -171,19 +227,25 @@ def main() -> None:
             if name != "fairway" and not _available(name):
                 print(f"{name:14s} not installed (pip install -e '.[bench]')")
                 continue
-            seconds, rss = _measure(fn, work / f"{name}.ome.zarr")
-            results[name] = seconds
-            results[f"{name}-rss"] = rss
-            print(
-                f"{name:12s} {seconds:7.2f} s  {gib / seconds * 1024:8.1f} MiB/s  "
-                f"peak RSS {rss:7.1f} MiB"
-            )
+            results[name] = _measure(fn, work / f"{name}.ome.zarr")
+            shutil.rmtree(work / f"{name}.ome.zarr", ignore_errors=True)
+        disk = disk_bound(work, results["fairway"].output_bytes)
         peers = [n for n in ("ome-zarr-py", "ngff-zarr", "bioio-ome-zarr") if n in results]
-        best = min(peers, key=lambda n: results[n])
+        best: str | None = min(peers, key=lambda n: results[n].seconds) if peers else None
         print(
-            f"speed-up over the best peer ({best}): {results[best] / results['fairway']:.2f}x; "
-            f"peak RSS ratio {results['fairway-rss'] / results[f'{best}-rss']:.2f}"
+            f"bound: Blosc-zstd 5 on all cores {bound:.0f} MiB/s; disk write+fsync {disk:.0f} MiB/s"
         )
+        print(
+            "| converter | MiB/s | peak RSS MiB | CPU/wall | output MiB | of bound | vs best peer |"
+        )
+        print("|---|---|---|---|---|---|---|")
+        for name, r in results.items():
+            mibs = gib * 1024 / r.seconds
+            vs = f"{results[best].seconds / r.seconds:.2f}x" if best is not None else "-"
+            print(
+                f"| {name} | {mibs:.1f} | {r.rss_mib:.0f} | {r.cpu_seconds / r.seconds:.2f} | "
+                f"{r.output_bytes / 1024**2:.0f} | {mibs / bound:.0%} | {vs} |"
+            )
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
