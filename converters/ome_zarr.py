@@ -32,6 +32,7 @@ from ome_types import OME
 from ome_types.model import Image
 from zarr.codecs import BloscCodec
 
+from converters.hcs import PlateLayout, plate_layout
 from converters.policy import LAYOUTS, shard_for
 from converters.pyramid import downsample_2x, level_count, shrink_2x
 from converters.readers import open_pixels
@@ -330,6 +331,24 @@ def _write_image(
     )
 
 
+def _write_plate_groups(root: zarr.Group, layout: PlateLayout, v2: bool) -> None:
+    """Plate metadata on the root and a group with ``well`` metadata for every well."""
+    if v2:
+        root.attrs["plate"] = {**layout.plate, "version": "0.4"}
+    else:
+        root.attrs["ome"] = {
+            "version": "0.5",
+            "bioformats2raw.layout": 3,
+            "plate": {**layout.plate, "version": "0.5"},  # ome-zarr-models expects it here too
+        }
+    for well_path, well in layout.wells.items():
+        group = root.require_group(well_path)
+        if v2:
+            group.attrs["well"] = {**well, "version": "0.4"}
+        else:
+            group.attrs["ome"] = {"version": "0.5", "well": well}
+
+
 def write_ome_zarr(
     source: Path,
     kind: str,
@@ -371,6 +390,9 @@ def write_ome_zarr(
                 root.attrs["bioformats2raw.layout"] = 3
             else:
                 root.attrs["ome"] = {"version": "0.5", "bioformats2raw.layout": 3}
+            layout = plate_layout(ome)
+            if layout is not None:
+                _write_plate_groups(root, layout, v2)
             written: list[ConvertedImage] = []
             for s in series:
                 image = ome.images[s.index]
@@ -382,7 +404,11 @@ def write_ome_zarr(
                         where=source,
                         hint="the file is truncated or its metadata is wrong; it was not padded",
                     )
-                written.append(_write_image(root, str(s.index), s.data, image, options, progress))
+                path = layout.image_paths[s.index] if layout else str(s.index)
+                parent, _, leaf = path.rpartition("/")
+                group = root[parent] if parent else root
+                done = _write_image(group, leaf, s.data, image, options, progress)  # type: ignore[arg-type]
+                written.append(done.model_copy(update={"path": path}))
             ome_group = root.create_group("OME")
             series_list = [w.path for w in written]
             if v2:

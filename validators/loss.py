@@ -204,8 +204,9 @@ def check_metadata_loss(source_ome_xml: str, store: Path) -> list[Finding]:
         if text != source_ome_xml:
             out += _xml_differences(source, parse_ome(text)[0])
     ome_group = ngff_attrs(root["OME"]) if "OME" in root else {}
-    for key in [str(k) for k in ome_group.get("series", [])]:
-        index = int(key)
+    # OME/ lists the image paths in the order of the OME-XML images ("0", "1", … or, for a
+    # plate, "A/1/0", …)
+    for index, key in enumerate(str(k) for k in ome_group.get("series", [])):
         if index >= len(source.images) or key not in root:
             out.append(_loss(key, "series listed in OME/ has no image group or no source image"))
             continue

@@ -44,7 +44,10 @@ def ngff_attrs(group: Any) -> dict[str, Any]:
 
 
 def check_ngff(store: Path) -> list[Finding]:
-    """Validate a bioformats2raw-layout OME-Zarr 0.5 store; never raises on findings."""
+    """Validate a bioformats2raw-layout OME-Zarr (0.5 or 0.4, images or a plate).
+
+    Never raises on findings.
+    """
     findings: list[Finding] = []
     try:
         root = zarr.open_group(store=str(store), mode="r")
@@ -59,8 +62,22 @@ def check_ngff(store: Path) -> list[Finding]:
     except (KeyError, ValueError, FileNotFoundError) as exc:
         return [_finding("", f"bioformats2raw layout invalid: {exc}")]
     paths = b2r.image_paths
+    plate = ngff_attrs(root).get("plate")
+    if isinstance(plate, dict):
+        # a plate: validate plate and wells, then every field image
+        try:
+            models.HCS.from_zarr(root)
+        except ValidationError as exc:
+            findings.extend(_pydantic_findings("plate", exc))
+        except (KeyError, ValueError, FileNotFoundError) as exc:
+            findings.append(_finding("plate", f"plate layout invalid: {exc}"))
+        paths = []
+        for well in plate.get("wells", []):
+            group = root.get(well["path"]) if isinstance(well, dict) else None
+            images = ngff_attrs(group).get("well", {}).get("images", []) if group else []
+            paths += [f"{well['path']}/{image['path']}" for image in images]
     if not paths:
-        findings.append(_finding("", "no image groups (0, 1, ...) in the store"))
+        findings.append(_finding("", "no image groups (0, 1, ... or plate fields) in the store"))
     for p in paths:
         try:
             img = models.Image.from_zarr(root[p])
