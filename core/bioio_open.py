@@ -9,9 +9,14 @@ from typing import Any
 
 import numpy as np
 
-from core.errors import CorruptInputError, InputTooLargeError, UnsupportedFormatError
+from core.errors import (
+    CorruptInputError,
+    InputTooLargeError,
+    UnsafeInputError,
+    UnsupportedFormatError,
+)
 
-__all__ = ["BIOIO_SUFFIXES", "open_bioio", "scene_bytes"]
+__all__ = ["BIOIO_SUFFIXES", "open_bioio", "refuse_xml_declarations", "scene_bytes"]
 
 #: suffix -> the bioio plugin that reads it
 BIOIO_SUFFIXES = {
@@ -27,6 +32,32 @@ def scene_bytes(img: Any) -> int:
     return int(math.prod(img.shape)) * int(np.dtype(img.dtype).itemsize)
 
 
+#: how much of a vendor file is searched for XML declarations before a plugin parses it
+_SCAN_BYTES = 8 * 1024**2
+_FORBIDDEN = tuple(
+    token.encode(encoding)
+    for token in ("<!DOCTYPE", "<!ENTITY")
+    for encoding in ("utf-8", "utf-16-le", "utf-16-be")
+)
+
+
+def refuse_xml_declarations(path: Path) -> None:
+    """Refuse a vendor file whose embedded XML declares a DTD or entities.
+
+    The plugins parse their XML headers (Leica LIF's is UTF-16) with parsers that expand
+    entities; no microscope writes DTDs or entities, so their presence means an attack (XXE,
+    "billion laughs") and the file is refused before any parser sees it.
+    """
+    with path.open("rb") as fh:
+        head = fh.read(_SCAN_BYTES)
+    if any(token in head for token in _FORBIDDEN):
+        raise UnsafeInputError(
+            "embedded XML declares a DOCTYPE or ENTITY (possible XXE or entity-expansion attack)",
+            where=path,
+            hint="the file was not parsed; re-export it from the acquisition software",
+        )
+
+
 def open_bioio(path: Path, *, max_input_bytes: int) -> Any:
     """Open ``path`` with bioio and check every scene's declared size against the cap.
 
@@ -40,6 +71,7 @@ def open_bioio(path: Path, *, max_input_bytes: int) -> Any:
         A scene declares more bytes than the cap.
     """
     plugin = BIOIO_SUFFIXES.get(path.suffix.lower())
+    refuse_xml_declarations(path)
     try:
         from bioio import BioImage
     except ImportError as exc:  # pragma: no cover - bioio is a hard dependency

@@ -189,3 +189,14 @@ def test_imagej_millimetres_are_millimetres(tmp_path: Path, settings: Settings) 
     rec = extract(_acq(p), settings)
     assert rec.value("pixels.physical_size_x") == pytest.approx(0.01)
     assert rec.value("pixels.physical_size_x_unit") == "mm"
+
+
+@pytest.mark.parametrize("encoding", ["utf-8", "utf-16-le"])
+def test_vendor_file_with_entities_is_refused_before_the_plugin(
+    tmp_path: Path, settings: Settings, encoding: str
+) -> None:
+    p = tmp_path / "evil.lif"
+    header = '<?xml version="1.0"?><!DOCTYPE x [<!ENTITY e SYSTEM "file:///etc/passwd">]><x>&e;</x>'
+    p.write_bytes(b"\x70\x00\x00\x00" + header.encode(encoding) + bytes(64))
+    with pytest.raises(UnsafeInputError, match="DOCTYPE"):
+        extract(_acq(p, kind="bioio"), settings)
