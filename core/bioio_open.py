@@ -12,9 +12,9 @@ import numpy as np
 from core.errors import (
     CorruptInputError,
     InputTooLargeError,
-    UnsafeInputError,
     UnsupportedFormatError,
 )
+from core.xmlsafe import unsafe_xml
 
 __all__ = ["BIOIO_SUFFIXES", "open_bioio", "refuse_xml_declarations", "scene_bytes"]
 
@@ -51,11 +51,7 @@ def refuse_xml_declarations(path: Path) -> None:
     with path.open("rb") as fh:
         head = fh.read(_SCAN_BYTES)
     if any(token in head for token in _FORBIDDEN):
-        raise UnsafeInputError(
-            "embedded XML declares a DOCTYPE or ENTITY (possible XXE or entity-expansion attack)",
-            where=path,
-            hint="the file was not parsed; re-export it from the acquisition software",
-        )
+        raise unsafe_xml(path)
 
 
 def open_bioio(path: Path, *, max_input_bytes: int) -> Any:

@@ -12,9 +12,19 @@ from pathlib import Path
 
 from core.errors import InputTooLargeError, UnsafeInputError
 
-__all__ = ["check_xml"]
+__all__ = ["check_xml", "unsafe_xml"]
 
 _FORBIDDEN = re.compile(r"<!\s*(DOCTYPE|ENTITY)", re.IGNORECASE)
+
+
+def unsafe_xml(where: Path | str) -> UnsafeInputError:
+    """The error for XML that declares a DTD or entities (never needed by microscopy formats)."""
+    return UnsafeInputError(
+        "embedded XML declares a DOCTYPE or ENTITY, which microscopy metadata never needs "
+        "(possible XXE or entity-expansion attack)",
+        where=where,
+        hint="the file was not parsed; re-export it from the acquisition software",
+    )
 
 
 def check_xml(text: str | bytes, *, where: Path | str, max_bytes: int) -> str:
@@ -29,10 +39,5 @@ def check_xml(text: str | bytes, *, where: Path | str, max_bytes: int) -> str:
     if isinstance(text, bytes):
         text = text.decode("utf-8", errors="replace")
     if _FORBIDDEN.search(text):
-        raise UnsafeInputError(
-            "XML declares a DOCTYPE or ENTITY, which OME-XML never needs (possible XXE or "
-            "entity-expansion attack)",
-            where=where,
-            hint="the file was not parsed; re-export it from the acquisition software",
-        )
+        raise unsafe_xml(where)
     return text
