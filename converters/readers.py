@@ -5,10 +5,10 @@ from __future__ import annotations
 import contextlib
 import threading
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import dask.array as da
 import numpy as np
@@ -16,11 +16,13 @@ import zarr
 from dask.delayed import delayed
 
 from core.bioio_open import open_bioio, scene_bytes
+from core.cziio import open_czi
 from core.errors import CorruptInputError, UnsupportedFormatError
+from core.lifio import lif_fallback
 from core.settings import Settings
 from core.tiffio import axes_plan, open_tiff_source, to_tczyx_shape, transpose_order
 
-__all__ = ["PixelSeries", "open_pixels"]
+__all__ = ["PixelSeries", "RegionReader", "open_pixels", "region_series"]
 
 
 class _GuardedArray:
@@ -139,9 +141,116 @@ def _bioio_series(img: Any, path: Path, memory_limit: int) -> list[PixelSeries]:
     return out
 
 
+class RegionReader(Protocol):
+    """A source that reads any Y/X region of a (t, c, z) plane (CZI, LIF fallback)."""
+
+    @property
+    def scenes(self) -> Sequence[RegionScene]:
+        """The scenes, in order."""
+        ...
+
+    def read(self, scene: int, t: int, c: int, z: int, ys: slice, xs: slice) -> np.ndarray:
+        """Pixels of the region, shape (len(ys), len(xs))."""
+        ...
+
+
+class RegionScene(Protocol):
+    """Shape (t, c, z, y, x) and dtype of one scene of a :class:`RegionReader`."""
+
+    @property
+    def shape(self) -> tuple[int, int, int, int, int]: ...
+
+    @property
+    def dtype(self) -> str: ...
+
+
+#: Y/X block edge for planes too large to be read whole within the memory limit
+REGION_BLOCK_YX = 4096
+
+
+def _region_plane(
+    reader: RegionReader, scene: int, tcz: tuple[int, int, int], yx: tuple[int, int], block: int
+) -> da.Array:
+    """One (y, x) plane as blocks of at most ``block`` pixels, each a delayed region read."""
+    ny, nx = yx
+    dtype = np.dtype(reader.scenes[scene].dtype)
+    rows = []
+    for y0 in range(0, ny, block):
+        row = []
+        for x0 in range(0, nx, block):
+            ys, xs = slice(y0, min(y0 + block, ny)), slice(x0, min(x0 + block, nx))
+            row.append(
+                da.from_delayed(
+                    delayed(reader.read)(scene, *tcz, ys, xs),
+                    shape=(ys.stop - ys.start, xs.stop - xs.start),
+                    dtype=dtype,
+                )
+            )
+        rows.append(row)
+    return da.block(rows)
+
+
+def region_series(
+    reader: RegionReader, memory_limit: int, block_yx: int = REGION_BLOCK_YX
+) -> list[PixelSeries]:
+    """Every scene of ``reader`` as a lazy (t, c, z, y, x) array of region reads.
+
+    A plane is one block when it fits an eighth of the memory limit, else blocks of
+    ``block_yx``: only the source tiles overlapping a block are decoded for it.
+    """
+    out = []
+    for index, scene in enumerate(reader.scenes):
+        nt, nc, nz, ny, nx = scene.shape
+        whole = ny * nx * np.dtype(scene.dtype).itemsize <= memory_limit // 8
+        block = max(ny, nx) if whole else block_yx
+        data = da.stack(
+            [
+                da.stack(
+                    [
+                        da.stack(
+                            [
+                                _region_plane(reader, index, (t, c, z), (ny, nx), block)
+                                for z in range(nz)
+                            ]
+                        )
+                        for c in range(nc)
+                    ]
+                )
+                for t in range(nt)
+            ]
+        )
+        out.append(PixelSeries(index=index, data=data, source_axes="TCZYX"))
+    return out
+
+
 @contextlib.contextmanager
 def open_pixels(path: Path, kind: str, settings: Settings) -> Iterator[list[PixelSeries]]:
     """Open ``path`` and yield its series; file handles close when the context ends."""
+    if kind == "czi":
+        reader = open_czi(
+            path, max_input_bytes=settings.max_input_bytes, max_xml_bytes=settings.max_xml_bytes
+        )
+        try:
+            yield region_series(reader, settings.memory_limit_bytes)
+        finally:
+            reader.close()
+        return
+    fallback = (
+        lif_fallback(
+            path,
+            max_input_bytes=settings.max_input_bytes,
+            memory_limit=settings.memory_limit_bytes,
+        )
+        if kind == "bioio" and path.suffix.lower() == ".lif"
+        else None
+    )
+    if fallback is not None:
+        lif = fallback[0]
+        try:
+            yield region_series(lif, settings.memory_limit_bytes)
+        finally:
+            lif.close()
+        return
     if kind == "bioio":
         img = open_bioio(path, max_input_bytes=settings.max_input_bytes)
         try:

@@ -38,7 +38,6 @@ IN_PROGRESS_SUFFIXES = (".part", ".partial", ".tmp", ".crdownload", ".filepart",
 _TIFF = (".ome.tiff", ".ome.tif", ".tiff", ".tif", ".btf", ".tf8", ".tf2")
 _BIOIO = (".nd2", ".lif", ".dv", ".r3d")
 _KNOWN_UNSUPPORTED = (
-    ".czi",  # bioio-czi would install a PyPI `validators` that shadows ours
     ".lsm",
     ".oib",
     ".oif",
@@ -58,12 +57,14 @@ _KNOWN_UNSUPPORTED = (
 )
 
 #: kinds that a reader of fairway converts today
-SUPPORTED_KINDS = frozenset({"tiff", "bioio"})
+SUPPORTED_KINDS = frozenset({"tiff", "bioio", "czi"})
 
 
 def classify(name: str) -> str:
-    """Return the reader family: 'tiff', 'bioio' (vendor formats), 'unsupported' or 'unknown'."""
+    """Return the reader family: 'tiff', 'bioio', 'czi', 'unsupported' or 'unknown'."""
     lower = name.lower()
+    if lower.endswith(".czi"):
+        return "czi"
     if lower.endswith(_TIFF) or lower.endswith(".companion.ome"):
         return "tiff"
     if lower.endswith(_BIOIO):

@@ -5,10 +5,13 @@ from __future__ import annotations
 from pydantic import JsonValue
 
 from core.errors import UnsupportedFormatError
+from core.lifio import lif_fallback
 from core.records import Acquisition, MetadataRecord, Sourced
 from core.settings import Settings
 from core.tiffio import open_tiff_source
 from metadata.bioio_source import describe_bioio
+from metadata.czi_source import describe_czi
+from metadata.lif_source import describe_lif
 from metadata.ome_map import ome_annotations, ome_fields
 from metadata.sidecar import read_sidecar
 from metadata.tiff import describe_tiff
@@ -17,7 +20,8 @@ __all__ = ["extract", "unsupported"]
 
 SUPPORTED_DESCRIPTION = (
     "TIFF, OME-TIFF and ImageJ TIFF (.tif, .tiff, .ome.tif, .btf); Nikon ND2, Leica LIF "
-    "and DeltaVision (.dv, .r3d) through bioio; not yet Zeiss CZI"
+    "(liffile where bioio-lif fails) and DeltaVision (.dv, .r3d) through bioio; Zeiss CZI "
+    "(.czi) through czifile"
 )
 
 
@@ -63,8 +67,26 @@ def extract(acq: Acquisition, settings: Settings) -> MetadataRecord:
             desc = describe_tiff(tif, path, companion)
         origin = "ome-xml" if desc.origin == "source" else "tiff"
     elif acq.kind == "bioio":
-        desc = describe_bioio(path, max_input_bytes=settings.max_input_bytes)
-        origin = "ome-xml" if desc.origin == "converted" else "bioio"
+        fallback = (
+            lif_fallback(
+                path,
+                max_input_bytes=settings.max_input_bytes,
+                memory_limit=settings.memory_limit_bytes,
+            )
+            if path.suffix.lower() == ".lif"
+            else None
+        )
+        if fallback is not None:
+            desc = describe_lif(*fallback)
+            origin = "liffile"
+        else:
+            desc = describe_bioio(path, max_input_bytes=settings.max_input_bytes)
+            origin = "ome-xml" if desc.origin == "converted" else "bioio"
+    elif acq.kind == "czi":
+        desc = describe_czi(
+            path, max_input_bytes=settings.max_input_bytes, max_xml_bytes=settings.max_xml_bytes
+        )
+        origin = "czi"
     else:
         raise unsupported(acq)
     fields = ome_fields(desc.ome, origin=origin)
