@@ -180,6 +180,12 @@ class CziReader:
             ]
         return out
 
+    def __enter__(self) -> CziReader:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
     def close(self) -> None:
         """Close the file if this process opened it."""
         if self._czi is not None:

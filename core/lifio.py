@@ -179,6 +179,12 @@ class LifReader:
             region = region.T
         return region
 
+    def __enter__(self) -> LifReader:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
     def close(self) -> None:
         """Close the file if this process opened it."""
         self._arrays.clear()

@@ -83,8 +83,8 @@ def make_inbox(root: Path, *, seed: int = 0) -> dict[str, Path]:
     tifffile.imwrite(good, blobs((200, 200), n=4, sigma=5.0, seed=seed + 4), metadata=None)
     files["truncated"] = root / "wf" / "cut.tif"
     files["truncated"].write_bytes(good.getvalue()[:30_000])
-    files["unsupported"] = root / "wf" / "scan.czi"
-    files["unsupported"].write_bytes(b"ZISRAWFILE" + bytes(200))
+    files["unsupported"] = root / "wf" / "scan.ims"  # Imaris (HDF5): no reader yet
+    files["unsupported"].write_bytes(b"\x89HDF\r\n\x1a\n" + bytes(200))
     age(root)
     return files
 

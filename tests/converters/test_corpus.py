@@ -27,6 +27,8 @@ READABLE_DIRS = [
     "pyramidal-tiff",
     "nd2",
     "other-vendor",
+    "czi",
+    "lif",
     "ome-tiff-multifile/master",
     "ome-tiff-multifile/companion",
 ]
@@ -41,13 +43,23 @@ def _units(dirs: list[str]) -> list[str]:
     found = []
     for d in dirs:
         for cand in scan([CORPUS / d]):
-            if cand.kind in {"tiff", "bioio"} and cand.source.name not in NOT_DAMAGE:
+            if cand.kind in {"tiff", "bioio", "czi"} and cand.source.name not in NOT_DAMAGE:
                 found.append(str(cand.source.relative_to(CORPUS)))
     return sorted(found)
 
 
 def _reference_values(path: Path, kind: str) -> np.ndarray:
     """All pixel values of the source, read by an independent reader (not fairway's)."""
+    if kind == "czi":  # czifile's own whole-file assembly, not fairway's region reads
+        import czifile
+
+        with czifile.CziFile(str(path)) as czi:
+            return np.asarray(czi.asarray(max_workers=1)).ravel()
+    if path.suffix == ".lif":  # bioio-lif cannot read the corpus LIF files
+        import liffile
+
+        with liffile.LifFile(path) as lif:
+            return np.concatenate([im.asarray().ravel() for im in lif.images])
     if kind == "bioio":
         from bioio import BioImage
 

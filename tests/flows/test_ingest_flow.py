@@ -71,13 +71,13 @@ def test_every_acquisition_reaches_its_terminal_state(ingested: Ingested) -> Non
         "plain.tif": "archived",
         "stack.tif": "archived",
         "cut.tif": "quarantined",
-        "scan.czi": "rejected",
+        "scan.ims": "rejected",
     }
     rows = {Path(r.source).name: r for r in _rows(ingested.settings)}
     assert {n: r.state for n, r in rows.items()} == _by_source(ingested.summary)
     assert "CorruptInputError" in str(rows["cut.tif"].reason)
     assert "cut.tif" in str(rows["cut.tif"].reason)
-    assert "UnsupportedFormatError" in str(rows["scan.czi"].reason)
+    assert "UnsupportedFormatError" in str(rows["scan.ims"].reason)
     assert rows["cells.ome.tif"].fair_level == "rembi+nbo-tier1"
     assert rows["plain.tif"].fair_level == "ngff"
 
@@ -170,14 +170,12 @@ def test_corpus_files_end_to_end(prefect_harness: None, corpus: Path, tmp_path: 
     assert summary.internal_errors == 0, [
         o.reason for o in summary.outcomes if o.outcome == "failed"
     ]
-    for name in CORPUS_FILES[:6]:
-        assert outcomes[Path(name).name] == "archived", name
+    for name in CORPUS_FILES:
+        if not name.endswith(".svs"):
+            assert outcomes[Path(name).name] == "archived", name
     assert outcomes["multifile.companion.ome"] == "archived"  # six files, one dataset
     assert not any(name.startswith("multifile-Z") for name in outcomes)
     assert outcomes["openslide_small.svs"] == "rejected"
-    assert outcomes["s_1_t_1_c_1_z_1.czi"] == "rejected"
-    # bioio-lif cannot decode this layout: quarantined with the plugin named, not a crash
-    assert outcomes["LeicaLASX_wavelength-sweep_example.lif"] == "quarantined"
     for o in summary.outcomes:
         assert o.outcome in {"archived", "quarantined", "rejected"}, o
         if o.outcome != "archived":

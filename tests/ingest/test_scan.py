@@ -19,11 +19,13 @@ def test_grouping_sidecars_and_junk(tmp_path: Path) -> None:
     (tmp_path / "a" / "Thumbs.db").write_bytes(b"junk")
     (tmp_path / "b").mkdir()
     (tmp_path / "b" / "scan.czi").write_bytes(b"ZISRAW")
+    (tmp_path / "b" / "scan.ims").write_bytes(b"\x89HDF")
     (tmp_path / "b" / "notes.txt").write_text("hello")
     found = {c.source.name: c for c in scan([tmp_path])}
-    assert set(found) == {"one.tif", "two.ome.tiff", "scan.czi", "notes.txt"}
+    assert set(found) == {"one.tif", "two.ome.tiff", "scan.czi", "scan.ims", "notes.txt"}
     assert found["one.tif"].kind == "tiff"
-    assert found["scan.czi"].kind == "unsupported"
+    assert found["scan.czi"].kind == "czi"
+    assert found["scan.ims"].kind == "unsupported"
     assert found["notes.txt"].kind == "unknown"
     assert [s.relpath for s in found["one.tif"].sidecars] == ["fairway.yaml"]
     assert found["scan.czi"].sidecars == ()

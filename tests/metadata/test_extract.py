@@ -93,10 +93,14 @@ def test_sidecar_fills_what_files_lack_and_conflicts_are_kept(
 
 
 def test_unsupported_and_corrupt(tmp_path: Path, settings: Settings) -> None:
-    czi = tmp_path / "x.czi"
-    czi.write_bytes(b"ZISRAW")
+    ims = tmp_path / "x.ims"
+    ims.write_bytes(b"\x89HDF")
     with pytest.raises(UnsupportedFormatError, match="supported today"):
-        extract(_acq(czi, kind="unsupported"), settings)
+        extract(_acq(ims, kind="unsupported"), settings)
+    czi = tmp_path / "x.czi"
+    czi.write_bytes(b"ZISRAWFILE" + bytes(200))
+    with pytest.raises(CorruptInputError, match=r"x\.czi"):
+        extract(_acq(czi, kind="czi"), settings)
     bad = tmp_path / "bad.tif"
     bad.write_bytes(b"II*\x00" + b"\xff" * 50)
     with pytest.raises(CorruptInputError, match=r"bad\.tif"):
