@@ -24,9 +24,6 @@ from typing import Any
 import dask.array as da
 import numpy as np
 import zarr
-from dask.base import compute
-from dask.callbacks import Callback
-from dask.delayed import delayed
 from numcodecs import Blosc
 from ome_types import OME
 from ome_types.model import Image
@@ -34,8 +31,9 @@ from zarr.codecs import BloscCodec
 
 from converters.hcs import PlateLayout, plate_layout
 from converters.policy import LAYOUTS, shard_for
-from converters.pyramid import downsample_2x, level_count, shrink_2x
+from converters.pyramid import Level, plan_levels
 from converters.readers import open_pixels
+from converters.strategies import Runner, write_plane_groups, write_tiles
 from core.errors import ConversionError, CorruptInputError
 from core.files import fsync_dir, fsync_tree
 from core.omeutil import (
@@ -45,7 +43,7 @@ from core.omeutil import (
     ngff_length_unit,
     ngff_time_unit,
 )
-from core.progress import Progress, ProgressCallback, null_progress
+from core.progress import ProgressCallback, null_progress
 from core.records import ConvertedImage
 from core.settings import Settings
 
@@ -64,6 +62,7 @@ class ZarrOptions:
     workers: int = 2
     ngff_version: str = "0.5"
     memory_limit_bytes: int = 1024**3
+    scheduler_address: str | None = None
 
     @classmethod
     def from_settings(cls, settings: Settings) -> ZarrOptions:
@@ -78,29 +77,13 @@ class ZarrOptions:
             workers=settings.workers,
             ngff_version=settings.ngff_version,
             memory_limit_bytes=settings.memory_limit_bytes,
+            scheduler_address=settings.dask_scheduler_address,
         )
 
-    def plane_workers(self, plane_bytes: int) -> int:
-        """Workers that fit the memory limit: each holds a plane, its pyramid and buffers."""
-        per_worker = 4 * plane_bytes  # the plane, the compressed copy, the levels, headroom
-        return max(1, min(self.workers, self.memory_limit_bytes // max(per_worker, 1)))
-
-
-class _DaskProgress(Callback):
-    def __init__(self, progress: ProgressCallback, label: str) -> None:
-        super().__init__()
-        self._progress = progress
-        self._label = label
-        self._done = 0
-        self._total: int | None = None
-
-    def _start_state(self, dsk: Any, state: Any) -> None:
-        self._total = sum(len(state[k]) for k in ("ready", "waiting", "running"))
-
-    def _posttask(self, *_: Any) -> None:
-        self._done += 1
-        if self._total and (self._done % 16 == 0 or self._done == self._total):
-            self._progress(Progress(self._label, self._done, self._total))
+    @property
+    def runner(self) -> Runner:
+        """Where the conversion tasks run."""
+        return Runner(workers=self.workers, scheduler_address=self.scheduler_address)
 
 
 def _axes(image: Image) -> tuple[list[dict[str, str]], list[float]]:
@@ -160,116 +143,29 @@ def _omero(image: Image, mins: np.ndarray, maxs: np.ndarray, dtype: np.dtype) ->
     return {"channels": channels, "rdefs": {"model": "color" if n > 1 else "greyscale"}}
 
 
-def _write_plane(
-    block: np.ndarray, index: tuple[int, int, int], arrays: list[zarr.Array[Any]]
-) -> tuple[float, float]:
-    """Write one (t, c, z) plane into every level; return its minimum and maximum."""
-    plane = block.reshape(block.shape[-2:])
-    t, c, z = index
-    finite = plane if plane.dtype.kind in "biu" else plane[np.isfinite(plane)]
-    lo = float(finite.min()) if finite.size else float("nan")
-    hi = float(finite.max()) if finite.size else float("nan")
-    for level, arr in enumerate(arrays):
-        if level:
-            plane = shrink_2x(plane)
-        arr[t, c, z] = plane
-    return lo, hi
-
-
-def _write_planewise(
-    data: da.Array,
-    arrays: list[zarr.Array[Any]],
+def _create_levels(
+    img: zarr.Group,
+    shape: tuple[int, ...],
+    dtype: np.dtype,
+    levels: list[Level],
     options: ZarrOptions,
-    label: str,
-    progress: ProgressCallback,
-) -> tuple[np.ndarray, np.ndarray]:
-    """One task per plane: read it once, write it and all its pyramid levels from memory."""
-    plane_bytes = data.shape[3] * data.shape[4] * data.dtype.itemsize
-    blocks = data.to_delayed()
-    tasks = [
-        delayed(_write_plane)(blocks[t, c, z, 0, 0], (t, c, z), arrays)
-        for t in range(data.shape[0])
-        for c in range(data.shape[1])
-        for z in range(data.shape[2])
-    ]
-    with _DaskProgress(progress, label):
-        results = compute(
-            *tasks, scheduler="threads", num_workers=options.plane_workers(plane_bytes)
-        )
-    nc = data.shape[1]
-    mins = np.full(nc, np.inf)
-    maxs = np.full(nc, -np.inf)
-    per_plane = data.shape[2]
-    for i, (lo, hi) in enumerate(results):
-        c = (i // per_plane) % nc
-        mins[c] = np.fmin(mins[c], lo)
-        maxs[c] = np.fmax(maxs[c], hi)
-    return mins, maxs
-
-
-def _write_tilewise(
-    data: da.Array,
-    arrays: list[zarr.Array[Any]],
-    options: ZarrOptions,
-    label: str,
-    progress: ProgressCallback,
-) -> tuple[np.ndarray, np.ndarray]:
-    """For planes too large for memory: level 0 by tiles, each level from the one before."""
-    store0 = da.store(data, arrays[0], lock=False, compute=False)  # type: ignore[arg-type]
-    with _DaskProgress(progress, f"{label} level 0"):
-        _, mins, maxs = compute(
-            store0,
-            data.min(axis=(0, 2, 3, 4)),
-            data.max(axis=(0, 2, 3, 4)),
-            scheduler="threads",
-            num_workers=options.workers,
-        )
-    for level in range(1, len(arrays)):
-        # one dask block per zarr chunk: two blocks sharing a chunk would race on its write
-        target = arrays[level]
-        smaller = downsample_2x(da.from_zarr(arrays[level - 1])).rechunk(
-            target.shards or target.chunks
-        )
-        with _DaskProgress(progress, f"{label} level {level}"):
-            da.store(
-                smaller,
-                arrays[level],  # type: ignore[arg-type]
-                lock=False,
-                scheduler="threads",
-                num_workers=options.workers,
-            )
-    return np.asarray(mins, dtype=float), np.asarray(maxs, dtype=float)
-
-
-def _write_image(
-    group: zarr.Group,
-    name: str,
-    data: da.Array,
-    image: Image,
-    options: ZarrOptions,
-    progress: ProgressCallback,
-) -> ConvertedImage:
-    shape = tuple(int(n) for n in data.shape)
-    cy = min(options.chunk_yx, shape[3])
-    cx = min(options.chunk_yx, shape[4])
-    axes, scale = _axes(image)
-    levels = level_count((shape[3], shape[4]), options.chunk_yx)
-    img = group.create_group(name)
+) -> list[zarr.Array[Any]]:
     v2 = options.ngff_version == "0.4"
     compressor: Any = (
         Blosc(cname="zstd", clevel=options.clevel, shuffle=Blosc.SHUFFLE)
         if v2
         else BloscCodec(cname="zstd", clevel=options.clevel, shuffle="shuffle")
     )
+    cy = min(options.chunk_yx, shape[3])
+    cx = min(options.chunk_yx, shape[4])
     arrays: list[zarr.Array[Any]] = []
-    datasets = []
-    y, x = shape[3], shape[4]
-    for level in range(levels):
+    for k, level in enumerate(levels):
+        z, y, x = level.shape_zyx
         arrays.append(
             img.create_array(
-                str(level),
-                shape=(*shape[:3], y, x),
-                dtype=data.dtype,
+                str(k),
+                shape=(*shape[:2], z, y, x),
+                dtype=dtype,
                 chunks=(1, 1, 1, min(cy, y), min(cx, x)),
                 shards=(
                     1,
@@ -289,46 +185,83 @@ def _write_image(
                 ),
             )
         )
-        factor = 2.0**level
-        lscale = [*scale[:3], scale[3] * factor, scale[4] * factor]
-        datasets.append(
-            {"path": str(level), "coordinateTransformations": [{"type": "scale", "scale": lscale}]}
-        )
-        y, x = y // 2, x // 2
+    return arrays
+
+
+def _write_image(
+    group: zarr.Group,
+    name: str,
+    data: da.Array,
+    image: Image,
+    options: ZarrOptions,
+    progress: ProgressCallback,
+    *,
+    labels: bool = False,
+) -> tuple[ConvertedImage, dict[str, Any]]:
+    """Write one image with its pyramid; return it and its NGFF ``multiscales`` entry."""
+    shape = tuple(int(n) for n in data.shape)
+    axes, scale = _axes(image)
+    px = image.pixels
+    voxel = (px.physical_size_z, px.physical_size_y, px.physical_size_x)
+    levels = plan_levels((shape[2], shape[3], shape[4]), options.chunk_yx, voxel)
+    img = group.create_group(name)
+    arrays = _create_levels(img, shape, data.dtype, levels, options)
+    datasets = [
+        {
+            "path": str(k),
+            "coordinateTransformations": [
+                {
+                    "type": "scale",
+                    "scale": [
+                        *scale[:2],
+                        *(s * f for s, f in zip(scale[2:], lv.factor_zyx, strict=True)),
+                    ],
+                }
+            ],
+        }
+        for k, lv in enumerate(levels)
+    ]
     whole_planes = data.chunks[3] == (shape[3],) and data.chunks[4] == (shape[4],)
+    common = {"labels": labels, "runner": options.runner, "label": name, "progress": progress}
     if whole_planes:
         planes = data.rechunk((1, 1, 1, shape[3], shape[4]))  # RGB samples: one per channel
-        mins, maxs = _write_planewise(planes, arrays, options, name, progress)
+        mins, maxs = write_plane_groups(
+            planes, arrays, levels, memory_limit=options.memory_limit_bytes, **common
+        )
     else:
         blocks = arrays[0].shards or arrays[0].chunks  # one task per shard: a single writer each
-        mins, maxs = _write_tilewise(data.rechunk(blocks), arrays, options, name, progress)
-    ome_attrs: dict[str, Any] = {
-        "version": "0.5",
-        "multiscales": [
-            {
-                "name": image.name or name,
-                "axes": axes,
-                "datasets": datasets,
-                "type": "mean",
-                "metadata": {"method": "2x2 mean in y and x", "library": "fairway"},
-            }
-        ],
-        "omero": _omero(image, mins, maxs, data.dtype),
+        mins, maxs = write_tiles(data.rechunk(blocks), arrays, levels, **common)
+    z_halved = levels[-1].factor_zyx[0] > 1
+    multiscale = {
+        "name": image.name or name,
+        "axes": axes,
+        "datasets": datasets,
+        "type": "mode" if labels else "mean",
+        "metadata": {
+            "method": ("2x2 mode in y and x" if labels else "2x2 mean in y and x")
+            + (", 2x in z where near-isotropic" if z_halved else ""),
+            "library": "fairway",
+        },
     }
-    if v2:  # NGFF 0.4: attributes at the top level, version inside each multiscale
-        ome_attrs.pop("version")
-        ome_attrs["multiscales"][0]["version"] = "0.4"
-        img.attrs.update(ome_attrs)
-    else:
-        img.attrs["ome"] = ome_attrs
-    return ConvertedImage(
+    converted = ConvertedImage(
         path=name,
         shape=shape,
         dtype=str(data.dtype),
         axes="tczyx",
-        levels=levels,
+        levels=len(levels),
         scale=tuple(scale),
     )
+    return converted, {"multiscale": multiscale, "mins": mins, "maxs": maxs}
+
+
+def _image_attrs(
+    img: zarr.Group, multiscale: dict[str, Any], extra: dict[str, Any], v2: bool
+) -> None:
+    """Put NGFF attributes on an image group: under ``ome`` (0.5) or at the top (0.4)."""
+    if v2:
+        img.attrs.update({"multiscales": [{**multiscale, "version": "0.4"}], **extra})
+    else:
+        img.attrs["ome"] = {"version": "0.5", "multiscales": [multiscale], **extra}
 
 
 def _write_plate_groups(root: zarr.Group, layout: PlateLayout, v2: bool) -> None:
@@ -407,7 +340,9 @@ def write_ome_zarr(
                 path = layout.image_paths[s.index] if layout else str(s.index)
                 parent, _, leaf = path.rpartition("/")
                 group = root[parent] if parent else root
-                done = _write_image(group, leaf, s.data, image, options, progress)  # type: ignore[arg-type]
+                done, parts = _write_image(group, leaf, s.data, image, options, progress)  # type: ignore[arg-type]
+                omero = _omero(image, parts["mins"], parts["maxs"], s.data.dtype)
+                _image_attrs(group[leaf], parts["multiscale"], {"omero": omero}, v2)  # type: ignore[arg-type]
                 written.append(done.model_copy(update={"path": path}))
             ome_group = root.create_group("OME")
             series_list = [w.path for w in written]

@@ -64,6 +64,11 @@ class Settings(BaseSettings):
         default="0.5",
         description="0.5 writes zarr v3 (sharded); 0.4 writes zarr v2 for older viewers.",
     )
+    dask_scheduler_address: str | None = Field(
+        default=None,
+        description="e.g. tcp://10.0.0.5:8786: convert on this dask.distributed cluster "
+        "(its workers must see the same staging folder); default: threads in this process.",
+    )
     claim_timeout_seconds: float = Field(
         default=6 * 3600, gt=0, description="A 'processing' claim older than this is re-taken."
     )

@@ -43,6 +43,35 @@ def ngff_attrs(group: Any) -> dict[str, Any]:
     return dict(ome) if isinstance(ome, dict) else attrs
 
 
+def _level_scales(group: Any, where: str, ms: Any) -> list[Finding]:
+    """Every level's scale must span the same physical extent as level 0 (within a voxel)."""
+    out: list[Finding] = []
+
+    def scale_of(ds: Any) -> list[float]:
+        for transform in ds.coordinateTransformations:
+            if getattr(transform, "type", None) == "scale":
+                return [float(v) for v in transform.scale]
+        return []
+
+    base = scale_of(ms.datasets[0])
+    shape0 = getattr(group[ms.datasets[0].path], "shape", ())
+    for ds in ms.datasets[1:]:
+        scale, shape = scale_of(ds), getattr(group[ds.path], "shape", ())
+        for i, axis in enumerate(ms.axes):
+            if axis.type != "space" or i >= min(len(scale), len(base), len(shape), len(shape0)):
+                continue
+            extent0, extent = base[i] * shape0[i], scale[i] * shape[i]
+            if abs(extent0 - extent) > scale[i] * (1 + 1e-6):
+                out.append(
+                    _finding(
+                        f"{where}/{ds.path}",
+                        f"level '{ds.path}' scale {scale[i]} on axis '{axis.name}' spans "
+                        f"{extent:g} for {shape[i]} pixels, level 0 spans {extent0:g}",
+                    )
+                )
+    return out
+
+
 def check_ngff(store: Path) -> list[Finding]:
     """Validate a bioformats2raw-layout OME-Zarr (0.5 or 0.4, images or a plate).
 
@@ -86,6 +115,7 @@ def check_ngff(store: Path) -> list[Finding]:
             continue
         attrs = img.ome_attributes
         for ms in attrs.multiscales:
+            findings.extend(_level_scales(root[p], p, ms))
             level0 = root[p][ms.datasets[0].path]
             shape = getattr(level0, "shape", ())
             for axis, size in zip(ms.axes, shape, strict=False):

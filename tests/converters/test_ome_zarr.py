@@ -260,3 +260,70 @@ def test_multifile_ome_tiff_round_trip(
         with tifffile.TiffFile(part) as t:
             planes.append(t.pages[0].asarray())
     assert np.array_equal(_read_level0(store)[0, 0], np.stack(planes))
+
+
+def _isotropic_tiff(path: Path, z_step: float, labels: bool = False) -> Path:
+    rng = np.random.default_rng(7)
+    data = rng.integers(0, 4000, size=(8, 256, 256), dtype=np.uint16)
+    if labels:
+        data = (data // 1000).astype(np.uint16)
+    tifffile.imwrite(
+        path,
+        data,
+        ome=True,
+        metadata={
+            "axes": "ZYX",
+            "PhysicalSizeX": 0.2,
+            "PhysicalSizeY": 0.2,
+            "PhysicalSizeZ": z_step,
+        },
+    )
+    return path
+
+
+def test_near_isotropic_stacks_are_halved_in_z_too(tmp_path: Path, settings: Settings) -> None:
+    from converters.pyramid import shrink_2x, shrink_z2
+    from validators import check_ngff
+
+    src = _isotropic_tiff(tmp_path / "iso.ome.tif", z_step=0.2)
+    store = tmp_path / "iso.ome.zarr"
+    [img] = _convert(src, store, settings.model_copy(update={"chunk_yx": 64}))
+    root = zarr.open_group(str(store), mode="r")
+    shapes = [root["0"][str(k)].shape for k in range(img.levels)]
+    assert shapes == [(1, 1, 8, 256, 256), (1, 1, 4, 128, 128), (1, 1, 2, 64, 64)]
+    ms = root["0"].attrs["ome"]["multiscales"][0]
+    scales = [d["coordinateTransformations"][0]["scale"][2:] for d in ms["datasets"]]
+    assert np.allclose(scales, [[0.2, 0.2, 0.2], [0.4, 0.4, 0.4], [0.8, 0.8, 0.8]])
+    level0 = root["0"]["0"][0, 0]
+    expected1 = np.stack(
+        [shrink_z2(shrink_2x(level0[z]), shrink_2x(level0[z + 1])) for z in range(0, 8, 2)]
+    )
+    assert np.array_equal(root["0"]["1"][0, 0], expected1)
+    assert [f for f in check_ngff(store) if f.severity.value == "error"] == []
+    # anisotropic: Z stays until XY has caught up
+    src = _isotropic_tiff(tmp_path / "aniso.ome.tif", z_step=1.0)
+    [img] = _convert(src, tmp_path / "aniso.ome.zarr", settings.model_copy(update={"chunk_yx": 64}))
+    root = zarr.open_group(str(tmp_path / "aniso.ome.zarr"), mode="r")
+    assert [root["0"][str(k)].shape[2] for k in range(img.levels)] == [8, 8, 8]
+
+
+def test_wrong_level_scales_are_an_ngff_error(tmp_path: Path, settings: Settings) -> None:
+    from validators import check_ngff
+
+    src = _isotropic_tiff(tmp_path / "iso.ome.tif", z_step=0.2)
+    store = tmp_path / "iso.ome.zarr"
+    _convert(src, store, settings.model_copy(update={"chunk_yx": 64}))
+    group = zarr.open_group(str(store / "0"), mode="r+")
+    ome = group.attrs["ome"]
+    ome["multiscales"][0]["datasets"][1]["coordinateTransformations"][0]["scale"][2] = 0.2
+    group.attrs["ome"] = ome
+    errors = [f for f in check_ngff(store) if f.severity.value == "error"]
+    assert any("level '1'" in f.message and "'z'" in f.message for f in errors)
+
+
+def test_label_pyramids_only_hold_labels_that_exist() -> None:
+    from converters.pyramid import shrink_2x
+
+    labels = np.array([[1, 1, 2, 3], [1, 5, 3, 3]], dtype=np.uint16)
+    assert shrink_2x(labels, labels=True).tolist() == [[1, 3]]
+    assert shrink_2x(labels).tolist() == [[2, 3]]  # a mean would invent label 2

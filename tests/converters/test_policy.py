@@ -96,7 +96,8 @@ def test_ngff_04_on_zarr_v2(tmp_path: Path) -> None:
 
 
 def test_plane_workers_respect_the_memory_limit() -> None:
-    options = ZarrOptions(workers=4, memory_limit_bytes=1024**3)
-    assert options.plane_workers(8 * 1024**2) == 4  # small planes: all workers
-    assert options.plane_workers(100 * 1024**2) == 2  # 4 x 100 MiB per worker
-    assert options.plane_workers(600 * 1024**2) == 1  # never fewer than one
+    from converters.strategies import group_workers
+
+    assert group_workers(4, 1024**3, 8 * 1024**2) == 4  # small planes: all workers
+    assert group_workers(4, 1024**3, 100 * 1024**2) == 2  # 4 x 100 MiB per worker
+    assert group_workers(4, 1024**3, 600 * 1024**2) == 1  # never fewer than one

@@ -59,11 +59,13 @@ def test_czi_metadata_maps_to_ome(corpus: Path) -> None:
 
 def test_readers_pickle_for_distributed_workers(corpus: Path) -> None:
     whole = slice(None)
-    with open_czi(corpus / "czi" / "tiles.czi", **LIMITS) as czi:
-        with pickle.loads(pickle.dumps(czi)) as again:
-            assert np.array_equal(
-                again.read(0, 0, 1, 0, whole, whole), czi.read(0, 0, 1, 0, whole, whole)
-            )
+    with (
+        open_czi(corpus / "czi" / "tiles.czi", **LIMITS) as czi,
+        pickle.loads(pickle.dumps(czi)) as again,
+    ):
+        assert np.array_equal(
+            again.read(0, 0, 1, 0, whole, whole), czi.read(0, 0, 1, 0, whole, whole)
+        )
     found = lif_fallback(
         corpus / "lif" / "xz-example.lif", max_input_bytes=2**40, memory_limit=2**30
     )
