@@ -19,7 +19,7 @@ import shutil
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import dask.array as da
 import numpy as np
@@ -143,6 +143,16 @@ def _omero(image: Image, mins: np.ndarray, maxs: np.ndarray, dtype: np.dtype) ->
     return {"channels": channels, "rdefs": {"model": "color" if n > 1 else "greyscale"}}
 
 
+class _Written(NamedTuple):
+    """One image written: the record, its group, its multiscale entry, channel extrema."""
+
+    image: ConvertedImage
+    group: zarr.Group
+    multiscale: dict[str, Any]
+    mins: np.ndarray
+    maxs: np.ndarray
+
+
 def _create_levels(
     img: zarr.Group,
     shape: tuple[int, ...],
@@ -197,8 +207,8 @@ def _write_image(
     progress: ProgressCallback,
     *,
     labels: bool = False,
-) -> tuple[ConvertedImage, dict[str, Any]]:
-    """Write one image with its pyramid; return it and its NGFF ``multiscales`` entry."""
+) -> _Written:
+    """Write one image with its pyramid (attributes are the caller's: see _image_attrs)."""
     shape = tuple(int(n) for n in data.shape)
     axes, scale = _axes(image)
     px = image.pixels
@@ -222,15 +232,30 @@ def _write_image(
         for k, lv in enumerate(levels)
     ]
     whole_planes = data.chunks[3] == (shape[3],) and data.chunks[4] == (shape[4],)
-    common = {"labels": labels, "runner": options.runner, "label": name, "progress": progress}
+    runner = options.runner
     if whole_planes:
         planes = data.rechunk((1, 1, 1, shape[3], shape[4]))  # RGB samples: one per channel
         mins, maxs = write_plane_groups(
-            planes, arrays, levels, memory_limit=options.memory_limit_bytes, **common
+            planes,
+            arrays,
+            levels,
+            labels=labels,
+            runner=runner,
+            memory_limit=options.memory_limit_bytes,
+            label=name,
+            progress=progress,
         )
     else:
         blocks = arrays[0].shards or arrays[0].chunks  # one task per shard: a single writer each
-        mins, maxs = write_tiles(data.rechunk(blocks), arrays, levels, **common)
+        mins, maxs = write_tiles(
+            data.rechunk(blocks),
+            arrays,
+            levels,
+            labels=labels,
+            runner=runner,
+            label=name,
+            progress=progress,
+        )
     z_halved = levels[-1].factor_zyx[0] > 1
     multiscale = {
         "name": image.name or name,
@@ -251,7 +276,7 @@ def _write_image(
         levels=len(levels),
         scale=tuple(scale),
     )
-    return converted, {"multiscale": multiscale, "mins": mins, "maxs": maxs}
+    return _Written(converted, img, multiscale, mins, maxs)
 
 
 def _image_attrs(
@@ -340,10 +365,10 @@ def write_ome_zarr(
                 path = layout.image_paths[s.index] if layout else str(s.index)
                 parent, _, leaf = path.rpartition("/")
                 group = root[parent] if parent else root
-                done, parts = _write_image(group, leaf, s.data, image, options, progress)  # type: ignore[arg-type]
-                omero = _omero(image, parts["mins"], parts["maxs"], s.data.dtype)
-                _image_attrs(group[leaf], parts["multiscale"], {"omero": omero}, v2)  # type: ignore[arg-type]
-                written.append(done.model_copy(update={"path": path}))
+                out = _write_image(group, leaf, s.data, image, options, progress)  # type: ignore[arg-type]
+                omero = _omero(image, out.mins, out.maxs, s.data.dtype)
+                _image_attrs(out.group, out.multiscale, {"omero": omero}, v2)
+                written.append(out.image.model_copy(update={"path": path}))
             ome_group = root.create_group("OME")
             series_list = [w.path for w in written]
             if v2:

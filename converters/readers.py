@@ -12,6 +12,7 @@ from typing import Any, Protocol
 
 import dask.array as da
 import numpy as np
+import tifffile
 import zarr
 from dask.delayed import delayed
 
@@ -26,22 +27,53 @@ __all__ = ["PixelSeries", "RegionReader", "open_pixels", "region_series"]
 
 
 class _GuardedArray:
-    """Array-like over a reader's zarr view that turns decoding failures into typed errors.
+    """Array-like over tifffile's zarr view that turns decoding failures into typed errors.
 
     A truncated or damaged file often parses fine and fails only when a strip or tile is
-    decoded, deep inside dask; the error then names the file and the chunk.
+    decoded, deep inside dask; the error then names the file and the chunk. Pickled (to a
+    ``dask.distributed`` worker) it keeps only how to reopen the series, and reopens it there.
     """
 
-    def __init__(self, arr: zarr.Array[Any], where: Path) -> None:
+    def __init__(
+        self,
+        arr: zarr.Array[Any] | None,
+        where: Path,
+        reopen: tuple[str, str | None, int, str | None],
+    ) -> None:
         self._arr = arr
+        self._tif: Any = None
         self._where = where
-        self.shape = arr.shape
-        self.dtype = arr.dtype
-        self.ndim = arr.ndim
+        self._reopen = reopen  # tiff path, OME-XML override, series index, chunk mode
+        self._lock = threading.Lock()
+        if arr is not None:
+            self.shape, self.dtype, self.ndim = arr.shape, arr.dtype, arr.ndim
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {
+            "where": self._where,
+            "reopen": self._reopen,
+            "shape": self.shape,
+            "dtype": self.dtype,
+        }
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__init__(None, state["where"], state["reopen"])  # type: ignore[misc]
+        self.shape, self.dtype, self.ndim = state["shape"], state["dtype"], len(state["shape"])
+
+    def _array(self) -> zarr.Array[Any]:
+        with self._lock:
+            if self._arr is None:
+                path, omexml, series, chunkmode = self._reopen
+                self._tif = (
+                    tifffile.TiffFile(path, omexml=omexml) if omexml else tifffile.TiffFile(path)
+                )
+                store = self._tif.series[series].aszarr(level=0, chunkmode=chunkmode)
+                self._arr = zarr.open_array(store=store, mode="r")
+            return self._arr
 
     def __getitem__(self, key: Any) -> Any:
         try:
-            return self._arr[key]
+            return self._array()[key]
         except Exception as exc:
             raise CorruptInputError(
                 f"pixel data cannot be decoded ({type(exc).__name__}: {exc})",
@@ -66,52 +98,81 @@ def _tczyx(arr: da.Array, axes: str, where: Path) -> da.Array:
     return arr.reshape(to_tczyx_shape(tuple(arr.shape), tuple(plan[i] for i in order)))
 
 
-def _bioio_series(img: Any, path: Path, memory_limit: int) -> list[PixelSeries]:
-    """Every scene as a lazy (t, c, z, y, x) array of planes read through the plugin.
+class _BioioPlanes:
+    """Plane reads through a bioio plugin; picklable (reopened where it is used).
 
     Plugins are not all thread-safe: reads of one file are serialised by a lock, while
     compression and writing of the planes run in parallel. Plugins whose frames span more
     than one plane (Leica XZ scans) are read a whole scene at a time, within the memory limit.
     """
-    lock = threading.Lock()
-    whole: dict[int, np.ndarray] = {}
 
-    def read_whole(scene: int, order: str) -> np.ndarray:
-        if scene not in whole:
-            nbytes = scene_bytes(img)
-            if nbytes > memory_limit:
+    def __init__(self, img: Any, path: Path, max_input_bytes: int, memory_limit: int) -> None:
+        self._img = img
+        self.path = path
+        self.max_input_bytes = max_input_bytes
+        self.memory_limit = memory_limit
+        self._lock = threading.Lock()
+        self._whole: dict[int, np.ndarray] = {}
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {
+            "path": self.path,
+            "max_input_bytes": self.max_input_bytes,
+            "memory_limit": self.memory_limit,
+        }
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__init__(None, **state)  # type: ignore[misc]
+
+    @property
+    def img(self) -> Any:
+        """The open image (opened on first use after unpickling)."""
+        if self._img is None:
+            self._img = open_bioio(self.path, max_input_bytes=self.max_input_bytes)
+        return self._img
+
+    def _read_whole(self, scene: int, order: str) -> np.ndarray:
+        if scene not in self._whole:
+            nbytes = scene_bytes(self.img)
+            if nbytes > self.memory_limit:
                 raise UnsupportedFormatError(
                     f"scene {scene} can only be read whole ({nbytes} bytes), which exceeds "
-                    f"the memory limit of {memory_limit}",
-                    where=path,
+                    f"the memory limit of {self.memory_limit}",
+                    where=self.path,
                     hint="raise FAIRWAY_MEMORY_LIMIT_BYTES or export the scene as OME-TIFF",
                 )
-            whole.clear()
-            whole[scene] = np.asarray(img.get_image_data(order))
-        return whole[scene]
+            self._whole.clear()
+            self._whole[scene] = np.asarray(self.img.get_image_data(order))
+        return self._whole[scene]
 
-    def read_plane(scene: int, t: int, c: int, z: int, sample: int | None) -> np.ndarray:
+    def read(self, scene: int, t: int, c: int, z: int, sample: int | None) -> np.ndarray:
+        """Plane (t, c, z) of ``scene`` (one sample of it for RGB) as (y, x)."""
         order = "YX" if sample is None else "YXS"
         try:
-            with lock:
+            with self._lock:
+                img = self.img
                 img.set_scene(scene)
                 try:
                     plane = np.asarray(img.get_image_data(order, T=t, C=c, Z=z))
                 except ValueError:
-                    plane = read_whole(scene, "TCZ" + order)[t, c, z]
+                    plane = self._read_whole(scene, "TCZ" + order)[t, c, z]
         except UnsupportedFormatError:
             raise
         except Exception as exc:
-            plugin = type(img.reader).__module__.split(".")[0]
+            plugin = type(self.img.reader).__module__.split(".")[0]
             raise CorruptInputError(
                 f"{plugin} cannot decode scene {scene} plane t={t} c={c} z={z} "
                 f"({type(exc).__name__}: {exc})",
-                where=path,
+                where=self.path,
                 hint="the file may be truncated (re-transfer it) or use a layout the plugin "
                 "does not read (export it as OME-TIFF)",
             ) from exc
         return plane if sample is None else plane[..., sample]
 
+
+def _bioio_series(planes: _BioioPlanes) -> list[PixelSeries]:
+    """Every scene as a lazy (t, c, z, y, x) array of planes read through the plugin."""
+    img = planes.img
     out: list[PixelSeries] = []
     for scene in range(len(img.scenes)):
         img.set_scene(scene)
@@ -125,7 +186,7 @@ def _bioio_series(img: Any, path: Path, memory_limit: int) -> list[PixelSeries]:
                 da.stack(
                     [
                         da.from_delayed(
-                            delayed(read_plane)(scene, t, src_c, z, sample),
+                            delayed(planes.read)(scene, t, src_c, z, sample),
                             shape=(dims.Y, dims.X),
                             dtype=dtype,
                         )
@@ -254,7 +315,9 @@ def open_pixels(path: Path, kind: str, settings: Settings) -> Iterator[list[Pixe
     if kind == "bioio":
         img = open_bioio(path, max_input_bytes=settings.max_input_bytes)
         try:
-            yield _bioio_series(img, path, settings.memory_limit_bytes)
+            yield _bioio_series(
+                _BioioPlanes(img, path, settings.max_input_bytes, settings.memory_limit_bytes)
+            )
         finally:
             close = getattr(img, "close", None)
             if callable(close):
@@ -264,7 +327,7 @@ def open_pixels(path: Path, kind: str, settings: Settings) -> Iterator[list[Pixe
         raise UnsupportedFormatError(f"no pixel reader for kind '{kind}'", where=path)
     with open_tiff_source(
         path, max_xml_bytes=settings.max_xml_bytes, max_input_bytes=settings.max_input_bytes
-    ) as (tif, _companion):
+    ) as (tif, companion):
         out: list[PixelSeries] = []
         image = 0  # OME image index; a position axis (R) holds several images
         for i, series in enumerate(tif.series):
@@ -279,7 +342,8 @@ def open_pixels(path: Path, kind: str, settings: Settings) -> Iterator[list[Pixe
                     * series.dtype.itemsize
                 )
                 per_page = not page.is_tiled and plane_bytes <= settings.memory_limit_bytes // 8
-                store = series.aszarr(level=0, chunkmode="page" if per_page else None)
+                chunkmode = "page" if per_page else None
+                store = series.aszarr(level=0, chunkmode=chunkmode)
                 arr = zarr.open_array(store=store, mode="r")
             except Exception as exc:
                 raise CorruptInputError(
@@ -294,7 +358,7 @@ def open_pixels(path: Path, kind: str, settings: Settings) -> Iterator[list[Pixe
                 for ax, n in zip(series.axes, arr.shape, strict=True)
             )
             data = da.from_array(
-                _GuardedArray(arr, path),
+                _GuardedArray(arr, path, (str(tif.filehandle.path), companion, i, chunkmode)),
                 chunks=chunks,
                 asarray=True,
                 name=f"read-{path.name}-{i}-{uuid.uuid4().hex[:8]}",

@@ -69,7 +69,7 @@ class Runner:
         with Client(self.scheduler_address, set_as_default=False) as client:
             futures = client.compute(list(tasks))
             total = len(futures)
-            for done, _ in enumerate(as_completed(futures), start=1):
+            for done, _ in enumerate(as_completed(futures, loop=client.loop), start=1):
                 if done % 16 == 0 or done == total:
                     progress(Progress(label, done, total))
             return tuple(client.gather(futures))
@@ -120,8 +120,9 @@ def _per_channel(
 
 
 def group_workers(workers: int, memory_limit: int, group_bytes: int) -> int:
-    """Tasks at once that fit the memory limit: each holds its planes, their levels and
-    compressed copies (4x the group's bytes); never fewer than one.
+    """Tasks at once that fit the memory limit; never fewer than one.
+
+    Each task holds its planes, their levels and compressed copies: 4x the group's bytes.
     """
     return max(1, min(workers, memory_limit // max(4 * group_bytes, 1)))
 
@@ -167,7 +168,7 @@ def write_tiles(
     """Tile strategy (see module docs); ``data`` is chunked one block per level-0 shard."""
     store0 = da.store(data, arrays[0], lock=False, compute=False)  # type: ignore[arg-type]
     _, mins, maxs = runner.run(
-        [store0, data.min(axis=(0, 2, 3, 4)), data.max(axis=(0, 2, 3, 4))],  # type: ignore[list-item]
+        [store0, data.min(axis=(0, 2, 3, 4)), data.max(axis=(0, 2, 3, 4))],
         f"{label} level 0",
         progress,
         runner.workers,

@@ -15,6 +15,7 @@ from enum import Enum
 from pathlib import Path
 from typing import TypeVar
 
+import numpy as np
 import ome_types
 from ome_types import OME
 from ome_types.model import (
@@ -248,7 +249,7 @@ def czi_ome(reader: CziReader) -> OME:
         pixels = Pixels(
             id=f"Pixels:{i}",
             dimension_order="XYZCT",
-            type=pixel_type(scene.dtype),
+            type=pixel_type(np.dtype(scene.dtype)),
             size_t=t,
             size_c=c,
             size_z=z,

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import itertools
 
+import numpy as np
 import ome_types
 from ome_types import OME
 from ome_types.model import Channel, Image, MetadataOnly, Pixels, UnitsLength, UnitsTime
@@ -72,7 +73,7 @@ def lif_ome(reader: LifReader) -> OME:
         pixels = Pixels(
             id=f"Pixels:{scene.index}",
             dimension_order="XYZCT",
-            type=pixel_type(scene.dtype),
+            type=pixel_type(np.dtype(scene.dtype)),
             size_t=t,
             size_c=c,
             size_z=z,

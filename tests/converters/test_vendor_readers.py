@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import tifffile
 
-from converters.readers import region_series
+from converters.readers import RegionReader, region_series
 from core.cziio import open_czi
 from core.errors import CorruptInputError
 from core.lifio import lif_fallback
@@ -19,7 +19,7 @@ from metadata.lif_source import lif_ome
 LIMITS = {"max_input_bytes": 2**40, "max_xml_bytes": 2**26}
 
 
-def _full(reader, scene: int = 0) -> np.ndarray:
+def _full(reader: RegionReader, scene: int = 0) -> np.ndarray:
     [series] = region_series(reader, memory_limit=2**30)[scene : scene + 1]
     return np.asarray(series.data)
 
