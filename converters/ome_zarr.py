@@ -17,6 +17,7 @@ from __future__ import annotations
 import logging
 import shutil
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -289,6 +290,55 @@ def _image_attrs(
         img.attrs["ome"] = {"version": "0.5", "multiscales": [multiscale], **extra}
 
 
+def _write_labels(
+    img: zarr.Group,
+    image: Image,
+    shape: tuple[int, ...],
+    labels: Mapping[str, Path],
+    options: ZarrOptions,
+    settings: Settings,
+    progress: ProgressCallback,
+) -> None:
+    """Write each label image under ``<image>/labels/<name>`` (NGFF image-label, mode pyramid).
+
+    A label must be one channel of integers with the image's Z, Y and X (and its T, or one
+    time point); anything else is a typed error naming the label file.
+    """
+    v2 = options.ngff_version == "0.4"
+    group = img.create_group("labels")
+    for name, path in sorted(labels.items()):
+        with open_pixels(path, "tiff", settings) as series:
+            data = series[0].data
+            if data.dtype == np.bool_:
+                data = data.astype(np.uint8)
+            t, c, z, y, x = (int(n) for n in data.shape)
+            if (
+                len(series) != 1
+                or data.dtype.kind not in "iu"
+                or c != 1
+                or (z, y, x) != tuple(shape[2:])
+                or t not in (1, shape[0])
+            ):
+                raise CorruptInputError(
+                    f"label image '{name}' holds {len(series)} series of {data.dtype} shaped "
+                    f"{tuple(data.shape)} (t,c,z,y,x); it must be one channel of integers "
+                    f"shaped like its image {tuple(shape)}",
+                    where=path,
+                    hint="export the segmentation as a single-channel integer TIFF of the "
+                    "image's size",
+                )
+            out = _write_image(group, name, data, image, options, progress, labels=True)
+            image_label: dict[str, Any] = {"source": {"image": "../../"}}
+            if v2:
+                image_label["version"] = "0.4"
+            _image_attrs(out.group, out.multiscale, {"image-label": image_label}, v2)
+    names = sorted(labels)
+    if v2:
+        group.attrs["labels"] = names
+    else:
+        group.attrs["ome"] = {"version": "0.5", "labels": names}
+
+
 def _write_plate_groups(root: zarr.Group, layout: PlateLayout, v2: bool) -> None:
     """Plate metadata on the root and a group with ``well`` metadata for every well."""
     if v2:
@@ -315,12 +365,14 @@ def write_ome_zarr(
     dest: Path,
     settings: Settings,
     *,
+    labels: Mapping[str, Path] | None = None,
     progress: ProgressCallback = null_progress,
 ) -> list[ConvertedImage]:
     """Convert ``source`` to an OME-Zarr at ``dest`` (atomically; see module docs).
 
     ``ome`` supplies sizes, physical scales and channel names/colours for every series and
-    ``ome_xml`` is stored verbatim as ``OME/METADATA.ome.xml``.
+    ``ome_xml`` is stored verbatim as ``OME/METADATA.ome.xml``. ``labels`` (name -> label
+    TIFF) are written as NGFF labels of the first image.
 
     Raises
     ------
@@ -368,6 +420,9 @@ def write_ome_zarr(
                 out = _write_image(group, leaf, s.data, image, options, progress)  # type: ignore[arg-type]
                 omero = _omero(image, out.mins, out.maxs, s.data.dtype)
                 _image_attrs(out.group, out.multiscale, {"omero": omero}, v2)
+                if labels and not written:
+                    shape = out.image.shape
+                    _write_labels(out.group, image, shape, labels, options, settings, progress)
                 written.append(out.image.model_copy(update={"path": path}))
             ome_group = root.create_group("OME")
             series_list = [w.path for w in written]

@@ -16,6 +16,7 @@ from prefect.cache_policies import NO_CACHE
 from catalog import Catalog
 from converters import write_ome_zarr
 from core.errors import RetryableError
+from core.labels import image_stem, label_parts
 from core.omeutil import parse_ome
 from core.progress import ProgressCallback
 from core.records import (
@@ -77,6 +78,17 @@ def extract_step(
 
 
 @task(name="convert", cache_policy=NO_CACHE)
+def label_files(acq: Acquisition) -> dict[str, Path]:
+    """The acquisition's label images (``<stem>.labels.<name>.tif``) by label name."""
+    stem = image_stem(acq.primary.path.name)
+    found = {}
+    for f in acq.files:
+        parts = label_parts(f.path.name)
+        if parts is not None and parts[0] == stem and f.path.parent == acq.primary.path.parent:
+            found[parts[1]] = f.path
+    return found
+
+
 def convert_step(
     acq: Acquisition,
     record: MetadataRecord,
@@ -89,7 +101,14 @@ def convert_step(
     dest = settings.staging_root / acq.dataset_id / f"{acq.dataset_id}.ome.zarr"
     ome, _ = parse_ome(record.ome_xml)
     images = write_ome_zarr(
-        acq.primary.path, acq.kind, ome, record.ome_xml, dest, settings, progress=progress
+        acq.primary.path,
+        acq.kind,
+        ome,
+        record.ome_xml,
+        dest,
+        settings,
+        labels=label_files(acq),
+        progress=progress,
     )
     catalog.event(
         acq.id,

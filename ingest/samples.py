@@ -228,6 +228,23 @@ def ome_tiff_bytes(
     return buf.getvalue()
 
 
+def label_tiff_bytes(ome_tiff: bytes, *, c: int = 2, z: int = 16) -> bytes:
+    """A segmentation of the first channel of :func:`ome_tiff_bytes`.
+
+    What a facility's analysis pipeline drops beside the image: bright regions, numbered by
+    the 64-pixel tile they fall in (distinct labels without an image-analysis library).
+    """
+    data = tifffile.imread(io.BytesIO(ome_tiff))
+    first = data.reshape(c, z, *data.shape[-2:])[0]
+    mask = first > np.percentile(first, 90)
+    ys, xs = np.indices(mask.shape[-2:])
+    tiles = (ys // 64) * (mask.shape[-1] // 64 + 1) + xs // 64 + 1
+    labels = np.where(mask, tiles[np.newaxis], 0).astype(np.uint16)
+    buf = io.BytesIO()
+    tifffile.imwrite(buf, labels, photometric="minisblack", metadata=None)
+    return buf.getvalue()
+
+
 def _plain_tiff_bytes(seed: int, size: int = 1024) -> bytes:
     buf = io.BytesIO()
     tifffile.imwrite(
@@ -325,7 +342,9 @@ def write_sample_inbox(root: Path, *, seed: int | None = None) -> SampleInbox:
     for d in (sd, wf, tl):
         d.mkdir(parents=True, exist_ok=True)
     ome_path = sd / "hela_paxillin_001.ome.tif"
-    ome_path.write_bytes(ome_tiff_bytes(seed=seed))
+    ome_bytes = ome_tiff_bytes(seed=seed)
+    ome_path.write_bytes(ome_bytes)
+    (sd / "hela_paxillin_001.labels.adhesions.tif").write_bytes(label_tiff_bytes(ome_bytes))
     (sd / "fairway.yaml").write_text(SIDECAR_YAML, encoding="utf-8")
     plain = wf / "plain_0001.tif"
     plain.write_bytes(_plain_tiff_bytes(seed + 100))

@@ -163,11 +163,13 @@ def scan(
     """List candidate acquisitions under each source (a folder or a single file).
 
     Nothing is written and no symbolic link is followed; only the OME-XML headers of OME-TIFF
-    and companion files are read, to group multi-file images.
+    and companion files are read, to group multi-file images. Label images
+    (``<stem>.labels.<name>.tif``) join their image's acquisition.
     """
+    from ingest.labels import attach_labels
     from ingest.multifile import group_multifile
 
-    return group_multifile(_list(sources, sentinel), max_xml_bytes=max_xml_bytes)
+    return attach_labels(group_multifile(_list(sources, sentinel), max_xml_bytes=max_xml_bytes))
 
 
 def _list(sources: Sequence[Path], sentinel: str | None) -> list[Candidate]:

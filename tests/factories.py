@@ -79,6 +79,14 @@ def make_inbox(root: Path, *, seed: int = 0) -> dict[str, Path]:
         "imagej": make_imagej(root / "tl" / "stack.tif", seed=seed + 3),
     }
     (root / "sd" / "fairway.yaml").write_text(SIDECAR_YAML, encoding="utf-8")
+    # a segmentation of the OME-TIFF delivered beside it: joins its acquisition as labels/
+    first = tifffile.imread(files["ome"]).reshape(2, 4, 96, 80)[0]
+    files["labels"] = root / "sd" / "cells.labels.nuclei.tif"
+    tifffile.imwrite(
+        files["labels"],
+        (first > np.percentile(first, 80)).astype(np.uint16) * 5,
+        photometric="minisblack",
+    )
     good = io.BytesIO()
     tifffile.imwrite(good, blobs((200, 200), n=4, sigma=5.0, seed=seed + 4), metadata=None)
     files["truncated"] = root / "wf" / "cut.tif"

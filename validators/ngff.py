@@ -113,6 +113,14 @@ def check_ngff(store: Path) -> list[Finding]:
         except ValidationError as exc:
             findings.extend(_pydantic_findings(p, exc))
             continue
+        image_group: Any = root[p]
+        if "labels" in image_group:
+            try:
+                models.Labels.from_zarr(image_group["labels"])
+            except ValidationError as exc:
+                findings.extend(_pydantic_findings(f"{p}/labels", exc))
+            except (KeyError, ValueError, FileNotFoundError) as exc:
+                findings.append(_finding(f"{p}/labels", f"labels invalid: {exc}"))
         attrs = img.ome_attributes
         for ms in attrs.multiscales:
             findings.extend(_level_scales(root[p], p, ms))

@@ -36,7 +36,7 @@ def _convert(src: Path, dest: Path, settings: Settings) -> list[np.ndarray]:
     ome, _ = parse_ome(record.ome_xml)
     images = write_ome_zarr(acq.primary.path, acq.kind, ome, record.ome_xml, dest, settings)
     root = zarr.open_group(str(dest), mode="r")
-    return [root[i.path][str(k)][:] for i in images for k in range(i.levels)]
+    return [np.asarray(root[i.path][str(k)][:]) for i in images for k in range(i.levels)]
 
 
 def test_cluster_output_equals_threaded_output(

@@ -327,3 +327,41 @@ def test_label_pyramids_only_hold_labels_that_exist() -> None:
     labels = np.array([[1, 1, 2, 3], [1, 5, 3, 3]], dtype=np.uint16)
     assert shrink_2x(labels, labels=True).tolist() == [[1, 3]]
     assert shrink_2x(labels).tolist() == [[2, 3]]  # a mean would invent label 2
+
+
+def test_label_images_travel_with_their_image(tmp_path: Path, settings: Settings) -> None:
+    from validators import check_ngff
+
+    src = make_ome_tiff(tmp_path / "cells.ome.tif", c=2, z=3, y=150, x=140)
+    mask = np.zeros((3, 150, 140), dtype=np.uint16)
+    mask[:, 20:60, 30:90] = 7
+    mask[:, 100:140, 10:50] = 3
+    label_path = tmp_path / "cells.labels.nuclei.tif"
+    tifffile.imwrite(label_path, mask, photometric="minisblack")
+    store = tmp_path / "cells.ome.zarr"
+    with open_tiff(src, max_xml_bytes=10**7, max_input_bytes=10**10) as tif:
+        d = describe_tiff(tif, src)
+    small = settings.model_copy(update={"chunk_yx": 64})
+    write_ome_zarr(src, "tiff", d.ome, d.ome_xml, store, small, labels={"nuclei": label_path})
+    root = zarr.open_group(str(store), mode="r")
+    assert root["0"]["labels"].attrs["ome"]["labels"] == ["nuclei"]
+    nuclei = root["0"]["labels"]["nuclei"]
+    assert nuclei.attrs["ome"]["image-label"]["source"] == {"image": "../../"}
+    assert np.array_equal(nuclei["0"][0, 0], mask)
+    # every level holds only labels that exist
+    for k in range(1, len(nuclei.attrs["ome"]["multiscales"][0]["datasets"])):
+        assert set(np.unique(nuclei[str(k)][:])) <= {0, 3, 7}
+    assert [f for f in check_ngff(store) if f.severity.value == "error"] == []
+    # a label of the wrong size is refused, naming the label file
+    tifffile.imwrite(label_path, mask[:, :100], photometric="minisblack")
+    with pytest.raises(CorruptInputError, match=r"cells\.labels\.nuclei\.tif"):
+        write_ome_zarr(
+            src,
+            "tiff",
+            d.ome,
+            d.ome_xml,
+            tmp_path / "x.ome.zarr",
+            small,
+            labels={"nuclei": label_path},
+        )
+    assert not (tmp_path / "x.ome.zarr").exists()

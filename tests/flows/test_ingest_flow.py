@@ -105,6 +105,9 @@ def test_archived_ome_zarr_is_valid_and_has_the_source_pixels(ingested: Ingested
     source = tifffile.imread(ingested.files["ome"])
     assert np.array_equal(level0[0], source.reshape(level0.shape[1:]))
     assert (store / "OME" / "METADATA.ome.xml").is_file()
+    # the segmentation delivered beside it is the image's NGFF label
+    nuclei = zarr.open_group(str(store / "0" / "labels" / "nuclei"), mode="r")
+    assert np.array_equal(nuclei["0"][0, 0], tifffile.imread(ingested.files["labels"]))
 
 
 def test_redelivery_and_copies_create_no_second_dataset(ingested: Ingested, tmp_path: Path) -> None:

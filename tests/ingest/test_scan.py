@@ -152,3 +152,16 @@ def test_multifile_waits_for_missing_parts(corpus: Path, tmp_path: Path) -> None
     (inbox / "multifile.companion.ome").unlink()
     stubs = scan([inbox])  # parts without their companion: each waits for it
     assert {c.missing for c in stubs} == {("multifile.companion.ome",)}
+
+
+def test_label_images_join_their_image(tmp_path: Path) -> None:
+    make_plain_tiff(tmp_path / "cells.ome.tif")
+    make_plain_tiff(tmp_path / "cells.labels.nuclei.tif", seed=9)
+    make_plain_tiff(tmp_path / "orphan.labels.cells.tif", seed=10)
+    found = {c.source.name: c for c in scan([tmp_path])}
+    assert set(found) == {"cells.ome.tif", "orphan.labels.cells.tif"}
+    assert [f.relpath for f in found["cells.ome.tif"].files] == [
+        "cells.ome.tif",
+        "cells.labels.nuclei.tif",
+    ]
+    assert found["orphan.labels.cells.tif"].missing  # waits for its image, never archived alone
