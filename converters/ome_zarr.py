@@ -32,7 +32,7 @@ from zarr.codecs import BloscCodec
 
 from converters.hcs import PlateLayout, plate_layout
 from converters.policy import LAYOUTS, shard_for
-from converters.pyramid import Level, plan_levels
+from converters.pyramid import Level, plan_levels, z_chunk
 from converters.readers import open_pixels
 from converters.strategies import Runner, write_plane_groups, write_tiles
 from core.errors import ConversionError, CorruptInputError
@@ -169,6 +169,7 @@ def _create_levels(
     )
     cy = min(options.chunk_yx, shape[3])
     cx = min(options.chunk_yx, shape[4])
+    cz = z_chunk(cy * cx, options.chunk_yx)
     arrays: list[zarr.Array[Any]] = []
     for k, level in enumerate(levels):
         z, y, x = level.shape_zyx
@@ -177,11 +178,11 @@ def _create_levels(
                 str(k),
                 shape=(*shape[:2], z, y, x),
                 dtype=dtype,
-                chunks=(1, 1, 1, min(cy, y), min(cx, x)),
+                chunks=(1, 1, min(cz, z), min(cy, y), min(cx, x)),
                 shards=(
                     1,
                     1,
-                    1,
+                    min(cz, z),
                     shard_for(y, cy, options.shard_yx),
                     shard_for(x, cx, options.shard_yx),
                 )
@@ -235,9 +236,8 @@ def _write_image(
     whole_planes = data.chunks[3] == (shape[3],) and data.chunks[4] == (shape[4],)
     runner = options.runner
     if whole_planes:
-        planes = data.rechunk((1, 1, 1, shape[3], shape[4]))  # RGB samples: one per channel
         mins, maxs = write_plane_groups(
-            planes,
+            data,
             arrays,
             levels,
             labels=labels,

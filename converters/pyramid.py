@@ -20,6 +20,7 @@ __all__ = [
     "plan_levels",
     "shrink_2x",
     "shrink_z2",
+    "z_chunk",
 ]
 
 #: images at least this large in Y and X always get one 2x level, even if they fit a chunk
@@ -74,6 +75,16 @@ def plan_levels(
             fz *= 2
         levels.append(Level((nz // fz, ny // fy, nx // fy), (fz, fy, fy)))
     return levels
+
+
+def z_chunk(plane_pixels: int, chunk_yx: int) -> int:
+    """Planes per chunk in Z: 1, unless planes are small (XZ scans, thumbnails).
+
+    Small planes are stacked in Z up to about one ``chunk_yx`` x ``chunk_yx`` chunk (a power
+    of two), so that an image of 1 x 512 planes is not written as thousands of tiny chunks.
+    """
+    planes = max(1, chunk_yx * chunk_yx // max(plane_pixels, 1))
+    return 1 << (planes.bit_length() - 1)
 
 
 def shrink_2x(block: np.ndarray, *, labels: bool = False) -> np.ndarray:

@@ -229,26 +229,28 @@ class RegionScene(Protocol):
 REGION_BLOCK_YX = 4096
 
 
-def _region_plane(
-    reader: RegionReader, scene: int, tcz: tuple[int, int, int], yx: tuple[int, int], block: int
-) -> da.Array:
-    """One (y, x) plane as blocks of at most ``block`` pixels, each a delayed region read."""
-    ny, nx = yx
-    dtype = np.dtype(reader.scenes[scene].dtype)
-    rows = []
-    for y0 in range(0, ny, block):
-        row = []
-        for x0 in range(0, nx, block):
-            ys, xs = slice(y0, min(y0 + block, ny)), slice(x0, min(x0 + block, nx))
-            row.append(
-                da.from_delayed(
-                    delayed(reader.read)(scene, *tcz, ys, xs),
-                    shape=(ys.stop - ys.start, xs.stop - xs.start),
-                    dtype=dtype,
-                )
-            )
-        rows.append(row)
-    return da.block(rows)
+class _RegionArray:
+    """Array-like (t, c, z, y, x) over one scene of a :class:`RegionReader` (for dask)."""
+
+    def __init__(self, reader: RegionReader, scene: int) -> None:
+        self.reader = reader
+        self.scene = scene
+        info = reader.scenes[scene]
+        self.shape = tuple(info.shape)
+        self.dtype = np.dtype(info.dtype)
+        self.ndim = 5
+
+    def __getitem__(self, key: tuple[slice, ...]) -> np.ndarray:
+        ranges = [range(*k.indices(n)) for k, n in zip(key[:3], self.shape[:3], strict=True)]
+        ys, xs = (slice(*k.indices(n)[:2]) for k, n in zip(key[3:], self.shape[3:], strict=True))
+        out = np.empty(
+            (*(len(r) for r in ranges), ys.stop - ys.start, xs.stop - xs.start), self.dtype
+        )
+        for i, t in enumerate(ranges[0]):
+            for j, c in enumerate(ranges[1]):
+                for k, z in enumerate(ranges[2]):
+                    out[i, j, k] = self.reader.read(self.scene, t, c, z, ys, xs)
+        return out
 
 
 def region_series(
@@ -257,28 +259,21 @@ def region_series(
     """Every scene of ``reader`` as a lazy (t, c, z, y, x) array of region reads.
 
     A plane is one block when it fits an eighth of the memory limit, else blocks of
-    ``block_yx``: only the source tiles overlapping a block are decoded for it.
+    ``block_yx``: only the source tiles overlapping a block are decoded for it. Small planes
+    are read many to a block (up to about a 512 x 512 plane's worth).
     """
     out = []
     for index, scene in enumerate(reader.scenes):
-        nt, nc, nz, ny, nx = scene.shape
-        whole = ny * nx * np.dtype(scene.dtype).itemsize <= memory_limit // 8
-        block = max(ny, nx) if whole else block_yx
-        data = da.stack(
-            [
-                da.stack(
-                    [
-                        da.stack(
-                            [
-                                _region_plane(reader, index, (t, c, z), (ny, nx), block)
-                                for z in range(nz)
-                            ]
-                        )
-                        for c in range(nc)
-                    ]
-                )
-                for t in range(nt)
-            ]
+        _, _, nz, ny, nx = scene.shape
+        plane_bytes = ny * nx * np.dtype(scene.dtype).itemsize
+        whole = plane_bytes <= memory_limit // 8
+        by, bx = (ny, nx) if whole else (block_yx, block_yx)
+        bz = max(1, min(nz, (512 * 512 * 2) // max(plane_bytes, 1))) if whole else 1
+        data = da.from_array(
+            _RegionArray(reader, index),
+            chunks=(1, 1, bz, by, bx),
+            asarray=True,
+            name=f"region-{uuid.uuid4().hex[:12]}",
         )
         out.append(PixelSeries(index=index, data=data, source_axes="TCZYX"))
     return out

@@ -3,8 +3,9 @@
 Two strategies, chosen by whether a plane fits in memory:
 
 * **plane groups** — one task per (t, c) and group of Z planes: the task reads its planes
-  once and writes them and every pyramid level from memory. A group holds as many planes as
-  the deepest level combines in Z (1 when Z is never halved).
+  once and writes them and every pyramid level from memory. A group holds the planes of one
+  Z chunk times the planes the deepest level combines in Z (1 for large planes never halved
+  in Z), so every chunk of every level is written by one task.
 * **tiles** — planes too large for memory: level 0 is written block by block (one task per
   shard), then each level is computed from the level before it.
 
@@ -83,7 +84,7 @@ def _extrema(plane: np.ndarray) -> tuple[float, float]:
 
 
 def _write_group(
-    blocks: list[np.ndarray],
+    block: np.ndarray,
     index: tuple[int, int, int],
     arrays: list[zarr.Array[Any]],
     levels: list[Level],
@@ -91,7 +92,7 @@ def _write_group(
 ) -> tuple[float, float]:
     """Write planes z0.. of (t, c) into every level; return their minimum and maximum."""
     t, c, z0 = index
-    stack = [b.reshape(b.shape[-2:]) for b in blocks]
+    stack = list(block.reshape(-1, *block.shape[-2:]))
     extrema = [_extrema(p) for p in stack]
     fz = 1
     for level, arr in zip(levels, arrays, strict=True):
@@ -103,8 +104,8 @@ def _write_group(
                 for i in range(0, len(stack) - 1, 2)
             ]
             fz *= 2
-        for i, plane in enumerate(stack):
-            arr[t, c, z0 // fz + i] = plane
+        if stack:  # whole Z chunks at once: a chunk is encoded once, not once per plane
+            arr[t, c, z0 // fz : z0 // fz + len(stack)] = np.stack(stack)
     return min(e[0] for e in extrema), max(e[1] for e in extrema)
 
 
@@ -138,18 +139,18 @@ def write_plane_groups(
     label: str,
     progress: ProgressCallback,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Plane-group strategy (see module docs); ``data`` has one block per plane."""
-    nt, nc, nz = data.shape[:3]
-    group = levels[-1].factor_zyx[0]
-    plane_bytes = data.shape[3] * data.shape[4] * data.dtype.itemsize
-    workers = group_workers(runner.workers, memory_limit, plane_bytes * group)
-    blocks = data.to_delayed()
+    """Plane-group strategy (see module docs); ``data`` holds whole planes."""
+    nt, nc, nz, ny, nx = data.shape
+    # a task writes whole Z chunks of every level: planes per chunk x the deepest Z factor
+    group = arrays[0].chunks[2] * levels[-1].factor_zyx[0]
+    workers = group_workers(runner.workers, memory_limit, ny * nx * data.dtype.itemsize * group)
+    blocks = data.rechunk((1, 1, group, ny, nx)).to_delayed()
     tasks, channels = [], []
     for t in range(nt):
         for c in range(nc):
-            for z0 in range(0, nz, group):
-                members = [blocks[t, c, z, 0, 0] for z in range(z0, min(z0 + group, nz))]
-                tasks.append(delayed(_write_group)(members, (t, c, z0), arrays, levels, labels))
+            for zi, z0 in enumerate(range(0, nz, group)):
+                block = blocks[t, c, zi, 0, 0]
+                tasks.append(delayed(_write_group)(block, (t, c, z0), arrays, levels, labels))
                 channels.append(c)
     results = runner.run(tasks, label, progress, workers)
     return _per_channel(results, channels, nc)
