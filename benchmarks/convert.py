@@ -108,9 +108,29 @@ def disk_bound(work: Path, nbytes: int) -> float:
     return max(1, nbytes // len(block)) * 4 / seconds
 
 
-def make_input(path: Path, c: int, z: int, yx: int) -> None:
-    data = np.stack([blobs((z, yx, yx), n=60, sigma=12.0, seed=k) for k in range(c)], axis=1)
-    tifffile.imwrite(path, data, imagej=True, metadata={"axes": "ZCYX"})
+def make_input(path: Path, c: int, z: int, yx: int, slab: int = 32) -> None:
+    """Write the input slab by slab (Z x C x YX uint16), never holding it whole in memory."""
+
+    def pages() -> Any:
+        for z0 in range(0, z, slab):
+            n = min(slab, z - z0)
+            data = np.stack(
+                [
+                    blobs((n, yx, yx), n=60 * n // 128 + 8, sigma=12.0, seed=k + z0)
+                    for k in range(c)
+                ],
+                axis=1,
+            )
+            yield from data.reshape(-1, yx, yx)
+
+    tifffile.imwrite(
+        path,
+        pages(),
+        shape=(z, c, yx, yx),
+        dtype=np.uint16,
+        imagej=True,
+        metadata={"axes": "ZCYX"},
+    )
 
 
 def run_fairway(src: Path, out: Path, chunk: int) -> None:

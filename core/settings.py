@@ -64,6 +64,19 @@ class Settings(BaseSettings):
         default="0.5",
         description="0.5 writes zarr v3 (sharded); 0.4 writes zarr v2 for older viewers.",
     )
+    pseudonym_store_url: SecretStr | None = Field(
+        default=None,
+        description="Where DICOM pseudonyms link back to originals (PHI; keep access tight); "
+        "default: SQLite file '<home>/phi/pseudonyms.sqlite'. Never archived.",
+    )
+    dicom_date_policy: Literal["none", "modified", "full"] = Field(
+        default="none",
+        description="DICOM dates: removed (none), shifted per patient (modified) or kept (full).",
+    )
+    dicom_retain_device_identity: bool = Field(default=False)
+    dicom_retain_institution_identity: bool = Field(default=False)
+    dicom_retain_patient_characteristics: bool = Field(default=False)
+    dicom_clean_descriptors: bool = Field(default=False)
     dask_scheduler_address: str | None = Field(
         default=None,
         description="e.g. tcp://10.0.0.5:8786: convert on this dask.distributed cluster "
@@ -81,6 +94,13 @@ class Settings(BaseSettings):
         return f"sqlite:///{self.home / 'catalog.sqlite'}"
 
     @property
+    def pseudonym_url(self) -> str:
+        """The SQLAlchemy URL of the pseudonym store (secret, PHI: do not log)."""
+        if self.pseudonym_store_url is not None:
+            return self.pseudonym_store_url.get_secret_value()
+        return f"sqlite:///{self.home / 'phi' / 'pseudonyms.sqlite'}"
+
+    @property
     def archive_root(self) -> Path:
         """Folder of the default local archive."""
         return self.archive_dir or self.home / "archive"
@@ -92,7 +112,7 @@ class Settings(BaseSettings):
 
     def public_dict(self) -> dict[str, Any]:
         """Settings safe to show or pass as flow parameters (secrets left out)."""
-        return self.model_dump(mode="json", exclude={"database_url"})
+        return self.model_dump(mode="json", exclude={"database_url", "pseudonym_store_url"})
 
 
 def load_settings(home: Path | str | None = None, **overrides: Any) -> Settings:
