@@ -17,7 +17,7 @@ from __future__ import annotations
 import logging
 import shutil
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -366,13 +366,15 @@ def write_ome_zarr(
     settings: Settings,
     *,
     labels: Mapping[str, Path] | None = None,
+    members: Sequence[tuple[Path, str]] = (),
     progress: ProgressCallback = null_progress,
 ) -> list[ConvertedImage]:
     """Convert ``source`` to an OME-Zarr at ``dest`` (atomically; see module docs).
 
     ``ome`` supplies sizes, physical scales and channel names/colours for every series and
     ``ome_xml`` is stored verbatim as ``OME/METADATA.ome.xml``. ``labels`` (name -> label
-    TIFF) are written as NGFF labels of the first image.
+    TIFF) are written as NGFF labels of the first image. A DICOM series (``kind`` 'dicom')
+    is read from ``members`` (real path, derived name) and ``source`` is its derived name.
 
     Raises
     ------
@@ -387,7 +389,7 @@ def write_ome_zarr(
         shutil.rmtree(stale, ignore_errors=True)
     partial = dest.with_name(f"{dest.name}.partial-{uuid.uuid4().hex[:8]}")
     try:
-        with open_pixels(source, kind, settings) as series:
+        with open_pixels(source, kind, settings, members) as series:
             if len(series) > len(ome.images):
                 raise CorruptInputError(
                     f"file holds {len(series)} series but its metadata describes "

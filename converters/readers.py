@@ -18,6 +18,7 @@ from dask.delayed import delayed
 
 from core.bioio_open import open_bioio, scene_bytes
 from core.cziio import open_czi
+from core.dicomio import DicomReader, read_series
 from core.errors import CorruptInputError, UnsupportedFormatError
 from core.lifio import lif_fallback
 from core.settings import Settings
@@ -280,8 +281,27 @@ def region_series(
 
 
 @contextlib.contextmanager
-def open_pixels(path: Path, kind: str, settings: Settings) -> Iterator[list[PixelSeries]]:
-    """Open ``path`` and yield its series; file handles close when the context ends."""
+def open_pixels(
+    path: Path,
+    kind: str,
+    settings: Settings,
+    members: Sequence[tuple[Path, str]] = (),
+) -> Iterator[list[PixelSeries]]:
+    """Open ``path`` and yield its series; file handles close when the context ends.
+
+    A DICOM series is read from ``members`` (real path, derived name); ``path`` is then its
+    derived name, the only one errors show.
+    """
+    if kind == "dicom":
+        _, instances, scene, _ = read_series(
+            list(members), max_input_bytes=settings.max_input_bytes
+        )
+        dicom = DicomReader(instances, scene, settings.memory_limit_bytes)
+        try:
+            yield region_series(dicom, settings.memory_limit_bytes)
+        finally:
+            dicom.close()
+        return
     if kind == "czi":
         reader = open_czi(
             path, max_input_bytes=settings.max_input_bytes, max_xml_bytes=settings.max_xml_bytes

@@ -24,6 +24,7 @@ from prefect.artifacts import (
 from pydantic import BaseModel
 
 from catalog import Catalog, ClaimOutcome, worker_id
+from catalog.pseudonyms import PseudonymStore
 from core.errors import (
     CatalogError,
     FairwayError,
@@ -146,6 +147,15 @@ def _process(cand: Candidate, settings: Settings, catalog: Catalog, worker: str)
     )
 
 
+def _dicom_key(settings: Settings) -> bytes:
+    """The key DICOM series names are derived with (from the pseudonym store)."""
+    store = PseudonymStore.from_settings(settings)
+    try:
+        return store.key()
+    finally:
+        store.close()
+
+
 def _timeout(settings: Settings) -> timedelta:
     return timedelta(seconds=settings.claim_timeout_seconds)
 
@@ -205,6 +215,7 @@ def ingest_flow(
             [Path(s) for s in sources],
             sentinel=settings.sentinel,
             max_xml_bytes=settings.max_xml_bytes,
+            dicom_key=_dicom_key(settings),
         )
         policy = CompletionPolicy(quiet_seconds=settings.quiet_seconds, sentinel=settings.sentinel)
         complete, pending = split_complete(candidates, policy)

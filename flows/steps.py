@@ -14,8 +14,9 @@ from prefect import task
 from prefect.cache_policies import NO_CACHE
 
 from catalog import Catalog
+from catalog.pseudonyms import PseudonymStore
 from converters import write_ome_zarr
-from core.errors import RetryableError
+from core.errors import FairwayError, RetryableError
 from core.labels import image_stem, label_parts
 from core.omeutil import parse_ome
 from core.progress import ProgressCallback
@@ -28,7 +29,9 @@ from core.records import (
 )
 from core.settings import Settings
 from ingest import Candidate, fingerprint
+from ingest.dicom import DICOM_KIND
 from metadata import extract
+from metadata.dicom_source import series_files
 from targets import ArchiveConflictError, LocalArchive, assemble_payload, bag_info
 from targets.package import RECORD_FILE, REPORT_FILE
 from validators import validate
@@ -51,18 +54,34 @@ def tool_version() -> str:
 
 @task(name="identify", cache_policy=NO_CACHE)
 def identify_step(cand: Candidate, catalog: Catalog) -> Acquisition:
-    """Fingerprint a complete candidate by content (cached hashes for unchanged files)."""
-    acq = fingerprint(cand, known=catalog.known_hash)
-    catalog.remember_hashes((*acq.files, *acq.sidecars))
-    return acq
+    """Fingerprint a complete candidate by content (cached hashes for unchanged files).
+
+    DICOM file paths can carry patient names: they are not cached in the catalog, and an
+    error names the series by its derived name.
+    """
+    if cand.kind != DICOM_KIND:
+        acq = fingerprint(cand, known=catalog.known_hash)
+        catalog.remember_hashes((*acq.files, *acq.sidecars))
+        return acq
+    try:
+        return fingerprint(cand)
+    except FairwayError as exc:
+        raise type(exc)(exc.problem, where=cand.source, hint=exc.hint) from None
 
 
 @task(name="extract", cache_policy=NO_CACHE)
 def extract_step(
     acq: Acquisition, settings: Settings, catalog: Catalog, worker: str
 ) -> MetadataRecord:
-    """Read metadata from the acquisition's files and sidecars."""
-    record = extract(acq, settings)
+    """Read metadata from the acquisition's files and sidecars (DICOM: de-identified)."""
+    if acq.kind == DICOM_KIND:
+        store = PseudonymStore.from_settings(settings)
+        try:
+            record = extract(acq, settings, store)
+        finally:
+            store.close()
+    else:
+        record = extract(acq, settings)
     catalog.event(
         acq.id,
         worker,
@@ -100,14 +119,16 @@ def convert_step(
     """Write the OME-Zarr into the staging area."""
     dest = settings.staging_root / acq.dataset_id / f"{acq.dataset_id}.ome.zarr"
     ome, _ = parse_ome(record.ome_xml)
+    dicom = acq.kind == DICOM_KIND
     images = write_ome_zarr(
-        acq.primary.path,
+        acq.source if dicom else acq.primary.path,
         acq.kind,
         ome,
         record.ome_xml,
         dest,
         settings,
         labels=label_files(acq),
+        members=series_files(acq.source, [(f.path, f.relpath) for f in acq.files]) if dicom else (),
         progress=progress,
     )
     catalog.event(

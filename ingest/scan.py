@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from core.records import SourceFile
+from ingest.dicom import looks_like_dicom
 
 __all__ = [
     "SIDECAR_NAMES",
@@ -47,7 +48,6 @@ _KNOWN_UNSUPPORTED = (
     ".spe",
     ".sld",
     ".lei",
-    ".dcm",
     ".zvi",
     ".ndpi",
     ".scn",
@@ -57,7 +57,7 @@ _KNOWN_UNSUPPORTED = (
 )
 
 #: kinds that a reader of fairway converts today
-SUPPORTED_KINDS = frozenset({"tiff", "bioio", "czi"})
+SUPPORTED_KINDS = frozenset({"tiff", "bioio", "czi", "dicom"})
 
 
 def classify(name: str) -> str:
@@ -65,6 +65,8 @@ def classify(name: str) -> str:
     lower = name.lower()
     if lower.endswith(".czi"):
         return "czi"
+    if lower.endswith((".dcm", ".dicom")):
+        return "dicom"
     if lower.endswith(_TIFF) or lower.endswith(".companion.ome"):
         return "tiff"
     if lower.endswith(_BIOIO):
@@ -147,9 +149,12 @@ def _scan_folder(
         sf = _stat_file(path, folder)
         if sf is None:
             continue
+        kind = classify(name)
+        if kind == "unknown" and looks_like_dicom(path):
+            kind = "dicom"
         yield Candidate(
             source=path,
-            kind=classify(name),
+            kind=kind,
             files=(sf,),
             sidecars=sidecars,
             folder_has_sentinel=has_sentinel,
@@ -158,18 +163,28 @@ def _scan_folder(
 
 
 def scan(
-    sources: Sequence[Path], *, sentinel: str | None = None, max_xml_bytes: int = 64 * 1024**2
+    sources: Sequence[Path],
+    *,
+    sentinel: str | None = None,
+    max_xml_bytes: int = 64 * 1024**2,
+    dicom_key: bytes = b"fairway-unkeyed",
 ) -> list[Candidate]:
     """List candidate acquisitions under each source (a folder or a single file).
 
     Nothing is written and no symbolic link is followed; only the OME-XML headers of OME-TIFF
-    and companion files are read, to group multi-file images. Label images
-    (``<stem>.labels.<name>.tif``) join their image's acquisition.
+    and companion files are read, to group multi-file images, and DICOM headers up to the
+    series UIDs, to group instances into series (``dicom_key`` keys their derived names).
+    Label images (``<stem>.labels.<name>.tif``) join their image's acquisition.
     """
+    from ingest.dicom import group_dicom
     from ingest.labels import attach_labels
     from ingest.multifile import group_multifile
 
-    return attach_labels(group_multifile(_list(sources, sentinel), max_xml_bytes=max_xml_bytes))
+    found: list[Candidate] = []
+    for root in sources:
+        listed = group_multifile(_list([root], sentinel), max_xml_bytes=max_xml_bytes)
+        found.extend(group_dicom(attach_labels(listed), Path(root), dicom_key))
+    return found
 
 
 def _list(sources: Sequence[Path], sentinel: str | None) -> list[Candidate]:

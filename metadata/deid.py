@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 from functools import cache
 from importlib import resources
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 from pydicom.dataset import Dataset
 from pydicom.sequence import Sequence
@@ -37,6 +37,7 @@ __all__ = [
     "ANNEX_E_EDITION",
     "DeidOptions",
     "DeidReport",
+    "PseudonymSink",
     "annex_e_rows",
     "deidentify",
 ]
@@ -83,6 +84,22 @@ _DUMMY = {
     "FL": 0.0,
     "FD": 0.0,
 }
+
+
+class PseudonymSink(Protocol):
+    """Where pseudonyms come from and their links back go (``catalog.PseudonymStore``)."""
+
+    def key(self) -> bytes:
+        """The secret key pseudonyms are derived from."""
+        ...
+
+    def record(self, kind: str, original: str, pseudonym: str) -> None:
+        """Remember that ``pseudonym`` stands for ``original``."""
+        ...
+
+    def flush(self) -> None:
+        """Write the remembered links."""
+        ...
 
 
 @dataclass(frozen=True)

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 from pydantic import JsonValue
 
-from core.errors import UnsupportedFormatError
+from core.errors import SettingsError, UnsupportedFormatError
 from core.lifio import lif_fallback
 from core.records import Acquisition, MetadataRecord, Sourced
 from core.settings import Settings
 from core.tiffio import open_tiff_source
 from metadata.bioio_source import describe_bioio
 from metadata.czi_source import describe_czi
+from metadata.deid import PseudonymSink
+from metadata.dicom_source import describe_dicom
 from metadata.lif_source import describe_lif
 from metadata.ome_map import ome_annotations, ome_fields
 from metadata.sidecar import read_sidecar
@@ -21,7 +23,7 @@ __all__ = ["extract", "unsupported"]
 SUPPORTED_DESCRIPTION = (
     "TIFF, OME-TIFF and ImageJ TIFF (.tif, .tiff, .ome.tif, .btf); Nikon ND2, Leica LIF "
     "(liffile where bioio-lif fails) and DeltaVision (.dv, .r3d) through bioio; Zeiss CZI "
-    "(.czi) through czifile"
+    "(.czi) through czifile; DICOM series (de-identified) through pydicom"
 )
 
 
@@ -48,7 +50,9 @@ def _file_facts(acq: Acquisition, file_format: str) -> dict[str, Sourced]:
     return facts
 
 
-def extract(acq: Acquisition, settings: Settings) -> MetadataRecord:
+def extract(
+    acq: Acquisition, settings: Settings, pseudonyms: PseudonymSink | None = None
+) -> MetadataRecord:
     """Read metadata from the acquisition's files and sidecars.
 
     File metadata wins over sidecar values for the same field; a disagreement is kept in
@@ -60,6 +64,7 @@ def extract(acq: Acquisition, settings: Settings) -> MetadataRecord:
         The acquisition cannot be read; the message names the file.
     """
     path = acq.primary.path
+    dicom_fields: dict[str, Sourced] = {}
     if acq.kind == "tiff":
         with open_tiff_source(
             path, max_xml_bytes=settings.max_xml_bytes, max_input_bytes=settings.max_input_bytes
@@ -82,6 +87,12 @@ def extract(acq: Acquisition, settings: Settings) -> MetadataRecord:
         else:
             desc = describe_bioio(path, max_input_bytes=settings.max_input_bytes)
             origin = "ome-xml" if desc.origin == "converted" else "bioio"
+    elif acq.kind == "dicom":
+        if pseudonyms is None:
+            raise SettingsError("DICOM needs the pseudonym store to de-identify", where=acq.source)
+        files = [(f.path, f.relpath) for f in acq.files]
+        desc, dicom_fields = describe_dicom(acq.source, files, settings, pseudonyms)
+        origin = "dicom"
     elif acq.kind == "czi":
         desc = describe_czi(
             path, max_input_bytes=settings.max_input_bytes, max_xml_bytes=settings.max_xml_bytes
@@ -90,6 +101,8 @@ def extract(acq: Acquisition, settings: Settings) -> MetadataRecord:
     else:
         raise unsupported(acq)
     fields = ome_fields(desc.ome, origin=origin)
+    if acq.kind == "dicom":
+        fields.update(dicom_fields)
     fields.update(_file_facts(acq, desc.file_format))
     unmapped = dict(desc.unmapped)
     annotations = ome_annotations(desc.ome)

@@ -6,6 +6,7 @@ import hashlib
 import io
 import os
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import tifffile
@@ -113,3 +114,140 @@ def tree_snapshot(root: Path) -> dict[str, tuple[int, int, str]]:
                 hashlib.sha256(p.read_bytes()).hexdigest(),
             )
     return snap
+
+
+#: value representations that can carry a canary (text, names, dates, times, UIDs, numbers)
+CANARY_VRS = {
+    "LO",
+    "SH",
+    "ST",
+    "LT",
+    "UT",
+    "UC",
+    "PN",
+    "CS",
+    "AE",
+    "DA",
+    "DT",
+    "TM",
+    "UI",
+    "AS",
+    "DS",
+    "IS",
+    "UR",
+}
+
+
+def canary_value(i: int, vr: str, prefix: str = "CANARY") -> str:
+    """A value unique to attribute ``i`` (and ``prefix``) that is valid for ``vr``."""
+    if vr == "DA":
+        return f"1{i:03d}0101"[:8]
+    if vr == "DT":
+        return f"1{i:03d}0101120000"
+    if vr == "TM":
+        return f"{i % 24:02d}{i % 60:02d}{(i * 7) % 60:02d}.{i:06d}"
+    if vr == "UI":
+        return f"1.2.826.0.1.3680043.9.7777.{i}"
+    if vr == "AS":
+        return f"{i % 999:03d}Y"
+    if vr == "IS":
+        return f"98765{i:07d}"
+    if vr == "DS":
+        return f"98765.{i:07d}"
+    if vr in ("CS", "AE"):
+        return f"{prefix}{i:04d}"[:16]
+    return f"{prefix}-{i:04d}-PHI"
+
+
+def canary_dataset(depth: int = 3, prefix: str = "CANARY") -> tuple[Any, list[str], int]:
+    """A dataset with a canary in every exact-tag Annex E attribute that can hold one.
+
+    Sequences hold items nested ``depth`` deep with canaries at every level; private tags
+    (top level and nested) carry canaries too. Returns the dataset, the canaries and the
+    number of Annex E attributes covered.
+    """
+    from pydicom.datadict import dictionary_VR
+    from pydicom.dataset import Dataset, FileMetaDataset
+    from pydicom.sequence import Sequence
+    from pydicom.uid import ExplicitVRLittleEndian
+
+    from metadata.deid import annex_e_rows
+
+    ds = Dataset()
+    meta = FileMetaDataset()
+    canaries: list[str] = []
+    covered = 0
+
+    def nested(i: int, level: int) -> Any:
+        item = Dataset()
+        item.PatientName = f"{prefix}-NEST-{i:04d}-D{level}"
+        item.StudyDate = f"2{i:03d}0101"[:8]
+        canaries.extend([str(item.PatientName), item.StudyDate])
+        if level > 1:
+            item.ReferencedImageSequence = Sequence([nested(i, level - 1)])
+        return item
+
+    for i, row in enumerate(annex_e_rows()):
+        tag = row["tag"].strip("()").replace(",", "")
+        if not all(ch in "0123456789ABCDEFabcdef" for ch in tag) or tag.startswith("0000"):
+            continue  # repeating groups, the private row, and network command elements
+        try:
+            vr = dictionary_VR(int(tag, 16))
+        except KeyError:
+            continue
+        if vr in CANARY_VRS:
+            value = canary_value(i, vr, prefix)
+            (meta if tag.startswith("0002") else ds).add_new(int(tag, 16), vr, value)
+            canaries.append(value)
+            covered += 1
+        elif vr == "SQ":
+            ds.add_new(int(tag, 16), vr, Sequence([nested(i, depth)]))
+            covered += 1
+    block = ds.private_block(0x0009, f"{prefix} CORP", create=True)
+    block.add_new(0x10, "LO", f"{prefix}-PRIVATE-TOP")
+    ds.ReferencedStudySequence[0].add_new(0x00191001, "LO", f"{prefix}-PRIVATE-NESTED")
+    canaries += [f"{prefix}-PRIVATE-TOP", f"{prefix}-PRIVATE-NESTED", f"{prefix} CORP"]
+    ds.Modality = "CT"
+    ds.SOPClassUID = "1.2.840.10008.5.1.4.1.1.2"  # CT Image Storage
+    ds.file_meta = meta
+    ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    ds.file_meta.MediaStorageSOPClassUID = ds.SOPClassUID
+    ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
+    return ds, canaries, covered
+
+
+def make_dicom_series(
+    folder: Path, *, n: int = 3, prefix: str = "CANARY", rows: int = 16, cols: int = 20
+) -> tuple[list[Path], list[str], int]:
+    """A CT series of ``n`` instances carrying canaries everywhere (see canary_dataset).
+
+    Returns the files, every canary (values, and the file and folder names) and the number
+    of Annex E attributes covered.
+    """
+    from pydicom.uid import generate_uid
+
+    folder.mkdir(parents=True, exist_ok=True)
+    study, series = generate_uid(), generate_uid()
+    files, canaries, covered = [], [], 0
+    for k in range(n):
+        ds, found, covered = canary_dataset(prefix=prefix)
+        canaries += found
+        ds.SOPClassUID = "1.2.840.10008.5.1.4.1.1.2"  # CT Image Storage
+        ds.SOPInstanceUID = generate_uid()
+        ds.StudyInstanceUID, ds.SeriesInstanceUID = study, series
+        ds.Modality = "CT"
+        ds.InstanceNumber = k + 1
+        ds.ImageOrientationPatient = [1, 0, 0, 0, 1, 0]
+        ds.ImagePositionPatient = [0.0, 0.0, 2.5 * k]
+        ds.PixelSpacing = [0.5, 0.5]
+        ds.Rows, ds.Columns = rows, cols
+        ds.SamplesPerPixel, ds.PhotometricInterpretation = 1, "MONOCHROME2"
+        ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 16, 12, 11, 0
+        ds.PixelData = (np.arange(rows * cols, dtype=np.uint16) * (k + 1)).tobytes()
+        ds.file_meta.MediaStorageSOPClassUID = ds.SOPClassUID
+        ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
+        path = folder / f"{prefix}_DOE^JOHN_{k:03d}.dcm"
+        ds.save_as(path, enforce_file_format=True)
+        files.append(path)
+    canaries += [folder.name, f"{prefix}_DOE^JOHN"]
+    return files, canaries, covered

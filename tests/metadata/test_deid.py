@@ -7,101 +7,14 @@ from pathlib import Path
 
 import pydicom
 import pytest
-from pydicom.datadict import dictionary_VR
-from pydicom.dataset import Dataset, FileMetaDataset
-from pydicom.sequence import Sequence
-from pydicom.uid import ExplicitVRLittleEndian, generate_uid
+from pydicom.dataset import Dataset
+from pydicom.uid import generate_uid
 
 from catalog.pseudonyms import PseudonymStore
 from metadata.deid import ANNEX_E_EDITION, DeidOptions, annex_e_rows, deidentify
+from tests.factories import canary_dataset
 
 KEY = b"k" * 32
-#: value VRs that can carry a canary (text, names, dates, times, UIDs)
-TEXT_VRS = {
-    "LO",
-    "SH",
-    "ST",
-    "LT",
-    "UT",
-    "UC",
-    "PN",
-    "CS",
-    "AE",
-    "DA",
-    "DT",
-    "TM",
-    "UI",
-    "AS",
-    "DS",
-    "IS",
-    "UR",
-}
-
-
-def canary(i: int, vr: str) -> str:
-    """A value unique to attribute ``i`` that is valid for ``vr``."""
-    if vr == "DA":
-        return f"1{i:03d}0101"[:8]
-    if vr == "DT":
-        return f"1{i:03d}0101120000"
-    if vr == "TM":
-        return f"{i % 24:02d}{i % 60:02d}{(i * 7) % 60:02d}.{i:06d}"
-    if vr == "UI":
-        return f"1.2.826.0.1.3680043.9.7777.{i}"
-    if vr == "AS":
-        return f"{i % 999:03d}Y"
-    if vr in ("DS", "IS"):
-        return str(900000 + i)
-    if vr in ("CS", "AE"):
-        return f"CANARY{i:04d}"
-    return f"CANARY-{i:04d}-PHI"
-
-
-def canary_dataset(depth: int = 3) -> tuple[Dataset, list[str], int]:
-    """Every exact-tag Annex E attribute with a canary; sequences nest ``depth`` deep."""
-    ds = Dataset()
-    meta = FileMetaDataset()
-    canaries: list[str] = []
-    covered = 0
-    for i, row in enumerate(annex_e_rows()):
-        tag = row["tag"].strip("()").replace(",", "")
-        if not all(ch in "0123456789ABCDEFabcdef" for ch in tag) or tag.startswith("0000"):
-            continue  # repeating groups, the private row, and network command elements
-        try:
-            vr = dictionary_VR(int(tag, 16))
-        except KeyError:
-            continue
-        if vr in TEXT_VRS:
-            value = canary(i, vr)
-            (meta if tag.startswith("0002") else ds).add_new(int(tag, 16), vr, value)
-            canaries.append(value)
-            covered += 1
-        elif vr == "SQ":
-            ds.add_new(int(tag, 16), vr, Sequence([_nested(i, depth, canaries)]))
-            covered += 1
-    # private tags, also inside a sequence item
-    block = ds.private_block(0x0009, "CANARY CORP", create=True)
-    block.add_new(0x10, "LO", "CANARY-PRIVATE-TOP")
-    ds.ReferencedStudySequence[0].add_new(0x00191001, "LO", "CANARY-PRIVATE-NESTED")
-    canaries += ["CANARY-PRIVATE-TOP", "CANARY-PRIVATE-NESTED"]
-    ds.Modality = "CT"
-    ds.SOPClassUID = "1.2.840.10008.5.1.4.1.1.2"
-    ds.file_meta = meta
-    ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
-    ds.file_meta.MediaStorageSOPClassUID = ds.SOPClassUID
-    ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
-    return ds, canaries, covered
-
-
-def _nested(i: int, depth: int, canaries: list[str]) -> Dataset:
-    item = Dataset()
-    name = f"CANARY-NEST-{i:04d}-D{depth}"
-    item.PatientName = name
-    item.StudyDate = f"2{i:03d}0101"[:8]
-    canaries += [name, item.StudyDate]
-    if depth > 1:
-        item.ReferencedImageSequence = Sequence([_nested(i, depth - 1, canaries)])
-    return item
 
 
 def _serialised(ds: Dataset) -> bytes:

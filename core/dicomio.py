@@ -1,0 +1,378 @@
+"""Read a DICOM series: headers with limits, a completeness check, pixels region by region.
+
+A series becomes one image (t, c, z, y, x):
+
+* single-frame instances (CT, MR, CR...) are sorted along the slice normal by
+  ImagePositionPatient (else by InstanceNumber) into Z;
+* a multi-frame instance is Z, or T for cine (ultrasound, FrameTime); Enhanced objects keep
+  their frame order;
+* whole-slide microscopy (SM) tiles are placed into the total pixel matrix of the largest
+  level (the other levels of the scanner's pyramid are not needed: fairway builds its own);
+* colour samples become channels.
+
+Errors name the series by its derived name (``dicom-<token>/instance-00001.dcm``), never by
+the scanner's file or folder names, which can carry patient names.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import math
+import threading
+import warnings
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from core.errors import CorruptInputError, FairwayError, InputTooLargeError, UnsupportedFormatError
+
+__all__ = ["DicomInstance", "DicomReader", "DicomScene", "quiet_pydicom", "read_series"]
+
+_NATIVE = {
+    "1.2.840.10008.1.2",
+    "1.2.840.10008.1.2.1",
+    "1.2.840.10008.1.2.2",
+}
+_REQUIRED = ("Rows", "Columns", "BitsAllocated", "SamplesPerPixel", "PixelRepresentation")
+_NO_PIXELS = {"SR", "ECG", "ANN", "RTPLAN", "RTSTRUCT", "PR", "KO", "DOC"}
+
+
+@contextlib.contextmanager
+def quiet_pydicom() -> Iterator[None]:
+    """Turn pydicom's value validation, warnings and log lines off.
+
+    They quote header values, which can be PHI. pydicom's settings are process-wide; they are
+    restored on exit.
+    """
+    from pydicom import config
+
+    settings = config.settings
+    saved = (settings.reading_validation_mode, settings.writing_validation_mode)
+    pydicom_log = logging.getLogger("pydicom")
+    level = pydicom_log.level
+    settings.reading_validation_mode = config.IGNORE
+    settings.writing_validation_mode = config.IGNORE
+    pydicom_log.setLevel(logging.CRITICAL)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            yield
+    finally:
+        settings.reading_validation_mode, settings.writing_validation_mode = saved
+        pydicom_log.setLevel(level)
+
+
+@dataclass(frozen=True)
+class DicomInstance:
+    """One file of a series: its real path (in memory only) and its derived name."""
+
+    path: Path
+    name: str
+    frames: int
+    position: float | None
+    number: int
+
+
+@dataclass(frozen=True)
+class DicomScene:
+    """The series as one image: (t, c, z, y, x), dtype and how planes map to files/frames."""
+
+    shape: tuple[int, int, int, int, int]
+    dtype: str
+    samples: int
+    #: per (t, z): (instance index, frame index)
+    planes: dict[tuple[int, int], tuple[int, int]]
+    #: whole-slide tiles: frame -> (y, x) offset in the total pixel matrix
+    tiles: dict[int, tuple[int, int]] | None
+    tile_shape: tuple[int, int] | None
+
+
+def _read_header(path: Path, name: str) -> Any:
+    import pydicom
+
+    try:
+        with quiet_pydicom():
+            return pydicom.dcmread(path, defer_size=1024, force=True)
+    except Exception as exc:  # noqa: BLE001 - bad input; not chained (its text may quote PHI)
+        raise CorruptInputError(
+            f"DICOM header cannot be read ({type(exc).__name__})",
+            where=name,
+            hint="the file is truncated or not DICOM; re-send it from the modality",
+        ) from None
+
+
+def _pixel_bytes_ok(ds: Any) -> str | None:
+    """Why the declared pixel data length does not match the header, or None."""
+    meta = getattr(ds, "file_meta", None)
+    syntax = str(getattr(meta, "TransferSyntaxUID", "") or "1.2.840.10008.1.2")
+    if syntax not in _NATIVE:
+        return None  # encapsulated: checked when decoded
+    try:
+        elem = ds.get_item("PixelData")
+    except KeyError:
+        return "no PixelData"
+    length = getattr(elem, "length", None)
+    if length is None:
+        value = getattr(elem, "value", None)
+        length = len(value) if value is not None else None
+    frames = int(ds.get("NumberOfFrames", 1) or 1)
+    expected = math.ceil(
+        int(ds.Rows)
+        * int(ds.Columns)
+        * int(ds.SamplesPerPixel)
+        * int(ds.BitsAllocated)
+        * frames
+        / 8
+    )
+    if length is not None and length not in (expected, expected + 1):  # odd lengths are padded
+        return (
+            f"PixelData holds {length} bytes; Rows x Columns x Samples x Bits/8 x Frames "
+            f"= {expected}"
+        )
+    return None
+
+
+def _position(ds: Any) -> float | None:
+    pos, orient = ds.get("ImagePositionPatient"), ds.get("ImageOrientationPatient")
+    if pos is None or orient is None or len(pos) != 3 or len(orient) != 6:
+        return None
+    row, col = np.asarray(orient[:3], float), np.asarray(orient[3:], float)
+    return float(np.dot(np.cross(row, col), np.asarray(pos, float)))
+
+
+def read_series(
+    files: list[tuple[Path, str]], *, max_input_bytes: int
+) -> tuple[list[Any], list[DicomInstance], DicomScene, list[str]]:
+    """Headers (not de-identified yet), instances, the image layout and notes for findings.
+
+    Raises
+    ------
+    CorruptInputError
+        A header is unreadable, a required attribute is missing or invalid, or the pixel
+        data length disagrees with the header (the series is quarantined with this reason).
+    UnsupportedFormatError
+        The series holds no image (structured report, waveform, annotations...).
+    """
+    try:
+        with quiet_pydicom():
+            return _read_series(files, max_input_bytes)
+    except (ValueError, TypeError, AttributeError, KeyError, IndexError, OverflowError) as exc:
+        raise CorruptInputError(
+            f"a DICOM header value is invalid ({type(exc).__name__})",
+            where=files[0][1] if files else None,
+            hint="the modality wrote a malformed header; re-send or repair the series",
+        ) from None
+
+
+def _read_series(
+    files: list[tuple[Path, str]], max_input_bytes: int
+) -> tuple[list[Any], list[DicomInstance], DicomScene, list[str]]:
+    notes: list[str] = []
+    headers: list[Any] = []
+    instances: list[DicomInstance] = []
+    seen: dict[str, str] = {}
+    for path, name in files:
+        ds = _read_header(path, name)
+        sop = str(ds.get("SOPInstanceUID", ""))
+        if sop and sop in seen:
+            notes.append(f"{name} repeats the SOP instance of {seen[sop]}; ignored")
+            continue
+        seen[sop] = name
+        modality = str(ds.get("Modality", ""))
+        if "PixelData" not in ds and ("FloatPixelData" not in ds):
+            raise UnsupportedFormatError(
+                f"DICOM object without pixel data (modality {modality or 'unknown'})",
+                where=name,
+                hint="reports, waveforms and annotations are not images; keep them in PACS",
+            )
+        missing = [k for k in _REQUIRED if k not in ds]
+        if missing:
+            raise CorruptInputError(
+                f"required attribute(s) missing: {', '.join(missing)}", where=name
+            )
+        problem = _pixel_bytes_ok(ds)
+        if problem:
+            raise CorruptInputError(
+                problem, where=name, hint="re-send the series from the modality"
+            )
+        frames = int(ds.get("NumberOfFrames", 1) or 1)
+        number = int(ds.get("InstanceNumber", 0) or 0)
+        headers.append(ds)
+        instances.append(DicomInstance(path, name, frames, _position(ds), number))
+    first = headers[0]
+    if "TotalPixelMatrixRows" in first:
+        scene = _slide_scene(headers, instances, notes)
+    else:
+        scene = _volume_scene(headers, instances, notes)
+    nbytes = math.prod(scene.shape) * np.dtype(scene.dtype).itemsize
+    if nbytes > max_input_bytes:
+        raise InputTooLargeError(
+            f"series declares {nbytes} bytes, above the cap of {max_input_bytes}",
+            where=instances[0].name,
+            hint="raise FAIRWAY_MAX_INPUT_BYTES if the series is genuine",
+        )
+    return headers, instances, scene, notes
+
+
+def _dtype(ds: Any) -> str:
+    bits = int(ds.BitsAllocated)
+    if bits == 1:
+        return "uint8"
+    signed = int(ds.PixelRepresentation) == 1
+    size = {8: 1, 16: 2, 32: 4}.get(bits, 2)
+    return f"{'int' if signed else 'uint'}{8 * size}"
+
+
+def _volume_scene(
+    headers: list[Any], instances: list[DicomInstance], notes: list[str]
+) -> DicomScene:
+    first = headers[0]
+    rows, cols, samples = int(first.Rows), int(first.Columns), int(first.SamplesPerPixel)
+    for ds, inst in zip(headers, instances, strict=True):
+        if (int(ds.Rows), int(ds.Columns), int(ds.SamplesPerPixel)) != (rows, cols, samples):
+            raise CorruptInputError(
+                f"instances differ in size ({ds.Rows}x{ds.Columns} vs {rows}x{cols})",
+                where=inst.name,
+                hint="a series must hold images of one size",
+            )
+    order = list(range(len(instances)))
+    if all(i.position is not None for i in instances):
+        order.sort(key=lambda k: (instances[k].position, instances[k].number))
+    else:
+        order.sort(key=lambda k: instances[k].number)
+    numbers = sorted(i.number for i in instances if i.number)
+    if numbers and numbers[-1] - numbers[0] + 1 != len(numbers):
+        notes.append(
+            f"InstanceNumber runs {numbers[0]}..{numbers[-1]} but {len(numbers)} instances arrived"
+        )
+    cine = str(first.get("Modality", "")) == "US" or "FrameTime" in first
+    planes: dict[tuple[int, int], tuple[int, int]] = {}
+    if len(instances) == 1 and instances[0].frames > 1:
+        for f in range(instances[0].frames):
+            planes[(f, 0) if cine else (0, f)] = (0, f)
+        nt, nz = (instances[0].frames, 1) if cine else (1, instances[0].frames)
+    else:
+        z = 0
+        for k in order:
+            for f in range(instances[k].frames):
+                planes[(0, z)] = (k, f)
+                z += 1
+        nt, nz = 1, z
+    expected = first.get("ImagesInAcquisition")
+    if expected and int(expected) != nz and len(instances) > 1:
+        notes.append(f"ImagesInAcquisition says {expected}, the series holds {nz} images")
+    return DicomScene((nt, samples, nz, rows, cols), _dtype(first), samples, planes, None, None)
+
+
+def _slide_scene(
+    headers: list[Any], instances: list[DicomInstance], notes: list[str]
+) -> DicomScene:
+    sizes = [int(ds.TotalPixelMatrixRows) * int(ds.TotalPixelMatrixColumns) for ds in headers]
+    k = int(np.argmax(sizes))
+    if len(headers) > 1:
+        notes.append(f"whole-slide series: the largest of {len(headers)} levels was converted")
+    ds = headers[k]
+    rows, cols = int(ds.Rows), int(ds.Columns)
+    total_r, total_c = int(ds.TotalPixelMatrixRows), int(ds.TotalPixelMatrixColumns)
+    samples = int(ds.SamplesPerPixel)
+    across = math.ceil(total_c / cols)
+    per_plane = across * math.ceil(total_r / rows)
+    frames = instances[k].frames
+    planes_z = max(1, frames // per_plane)
+    tiles = {}
+    planes = {}
+    for f in range(frames):
+        z, tile = divmod(f, per_plane)
+        if z >= planes_z:
+            break
+        ty, tx = divmod(tile, across)
+        tiles[f] = (ty * rows, tx * cols)
+        planes[(0, z)] = (k, -1)
+    return DicomScene(
+        (1, samples, planes_z, total_r, total_c), _dtype(ds), samples, planes, tiles, (rows, cols)
+    )
+
+
+class DicomReader:
+    """Region reads of a DICOM series (see module docs); picklable."""
+
+    def __init__(
+        self, instances: list[DicomInstance], scene: DicomScene, memory_limit: int
+    ) -> None:
+        self.instances = instances
+        self.scene = scene
+        self.memory_limit = memory_limit
+        self._cache: dict[int, np.ndarray] = {}
+        self._lock = threading.Lock()
+
+    @property
+    def scenes(self) -> list[DicomScene]:
+        """The series is one image."""
+        return [self.scene]
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {"instances": self.instances, "scene": self.scene, "memory_limit": self.memory_limit}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__init__(state["instances"], state["scene"], state["memory_limit"])  # type: ignore[misc]
+
+    def _pixels(self, k: int) -> np.ndarray:
+        """All frames of instance ``k`` as (frames, rows, cols, samples)."""
+        with self._lock:
+            if k not in self._cache:
+                import pydicom
+
+                inst = self.instances[k]
+                try:
+                    with quiet_pydicom():
+                        ds = pydicom.dcmread(inst.path, force=True)
+                        if int(ds.Rows) * int(ds.Columns) * inst.frames * 8 > self.memory_limit:
+                            raise UnsupportedFormatError(
+                                "instance too large to decode within the memory limit",
+                                where=inst.name,
+                                hint="raise FAIRWAY_MEMORY_LIMIT_BYTES",
+                            )
+                        arr = np.asarray(ds.pixel_array)
+                except FairwayError:
+                    raise
+                except Exception as exc:  # noqa: BLE001 - bad input; not chained (may quote PHI)
+                    raise CorruptInputError(
+                        f"pixel data cannot be decoded ({type(exc).__name__}: {exc})"[:300],
+                        where=inst.name,
+                        hint="install the decoder for its transfer syntax or re-send the series",
+                    ) from None
+                samples = self.scene.samples
+                arr = arr.reshape(inst.frames, int(ds.Rows), int(ds.Columns), samples)
+                self._cache.clear()  # one instance at a time: memory stays bounded
+                self._cache[k] = arr.astype(self.scene.dtype, copy=False)
+            return self._cache[k]
+
+    def read(self, scene: int, t: int, c: int, z: int, ys: slice, xs: slice) -> np.ndarray:
+        """Pixels of plane (t, c, z) in the region ``ys`` x ``xs``."""
+        k, frame = self.scene.planes[(t, z)]
+        pixels = self._pixels(k)
+        if self.scene.tiles is None:
+            return np.ascontiguousarray(pixels[frame, ys, xs, c])
+        y0, y1 = ys.start or 0, ys.stop
+        x0, x1 = xs.start or 0, xs.stop
+        out = np.zeros((y1 - y0, x1 - x0), dtype=self.scene.dtype)
+        th, tw = self.scene.tile_shape or (0, 0)
+        per_plane = len(self.scene.tiles) // max(self.scene.shape[2], 1)
+        for f, (ty, tx) in self.scene.tiles.items():
+            if f // max(per_plane, 1) != z:
+                continue
+            a0, a1 = max(ty, y0), min(ty + th, y1)
+            b0, b1 = max(tx, x0), min(tx + tw, x1)
+            if a0 < a1 and b0 < b1:
+                out[a0 - y0 : a1 - y0, b0 - x0 : b1 - x0] = pixels[
+                    f, a0 - ty : a1 - ty, b0 - tx : b1 - tx, c
+                ]
+        return out
+
+    def close(self) -> None:
+        """Drop decoded pixels."""
+        self._cache.clear()

@@ -1,0 +1,95 @@
+"""DICOM end to end: series archived, nothing identifying outside the PHI boundary."""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+import zarr
+
+from catalog.pseudonyms import PseudonymStore
+from core.settings import load_settings
+from flows.ingestion import run_ingest
+from tests.factories import age, make_dicom_series, tree_snapshot
+
+pytestmark = pytest.mark.usefixtures("prefect_harness")
+
+
+def _bytes_under(root: Path) -> list[tuple[Path, bytes]]:
+    out = []
+    for dirpath, _dirs, files in os.walk(root):
+        for name in files:
+            p = Path(dirpath) / name
+            out.append((p, p.read_bytes()))
+    return out
+
+
+def _prefect_database() -> Path | None:
+    from prefect.settings import get_current_settings
+
+    url = str(get_current_settings().server.database.connection_url.get_secret_value())
+    return Path(url.split("///", 1)[1]) if url.startswith("sqlite") and "///" in url else None
+
+
+def test_phi_canaries_reach_no_sink(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    inbox = tmp_path / "inbox"
+    # folder and file names written by the scanner carry canaries too
+    _files, canaries, covered = make_dicom_series(inbox / "CANARY-FOLDER-SMITH^ANNA", n=3)
+    age(inbox)
+    before = tree_snapshot(inbox)
+    home = tmp_path / "home"
+    settings = load_settings(home, quiet_seconds=1)
+    caplog.set_level(logging.DEBUG)
+    summary = run_ingest([inbox], settings)
+    [outcome] = summary.outcomes
+    assert outcome.outcome == "archived", outcome.reason
+    assert tree_snapshot(inbox) == before  # sources untouched
+    # the sinks: catalog, archive (zarr attributes, bag tag files, RO-Crate), staging, logs,
+    # the ingest summary, and the Prefect database (flow/task runs, parameters, artifacts)
+    sinks = _bytes_under(home / "archive") + _bytes_under(home / "staging")
+    sinks += [(p, p.read_bytes()) for p in home.glob("catalog.sqlite*")]
+    sinks.append((Path("<logs>"), caplog.text.encode()))
+    sinks.append((Path("<summary>"), summary.model_dump_json().encode()))
+    prefect_db = _prefect_database()
+    assert prefect_db is not None and prefect_db.is_file()
+    sinks += [(p, p.read_bytes()) for p in prefect_db.parent.glob(prefect_db.name + "*")]
+    unique = sorted(set(canaries))
+    hits = [(str(p), c) for p, data in sinks for c in unique if c.encode() in data]
+    assert hits == [], hits[:10]
+    assert covered > 400
+    # the pseudonym store (outside the archive) is the only place that links back
+    store = PseudonymStore.from_settings(settings)
+    assert store.original(outcome.dataset or "") is None
+    store.close()
+    assert not any(p.name.startswith("pseudonyms") for p, _ in _bytes_under(home / "archive"))
+    # and the pixels are there, as a Z stack with the geometry's spacing
+    location = Path(outcome.location or "")
+    image = zarr.open_group(str(location / "data" / f"{outcome.dataset}.ome.zarr" / "0"), mode="r")
+    assert image["0"].shape == (1, 1, 3, 16, 20)
+    assert np.array_equal(
+        image["0"][0, 0, 1], (np.arange(320, dtype=np.uint16) * 2).reshape(16, 20)
+    )
+    scale = image.attrs["ome"]["multiscales"][0]["datasets"][0]["coordinateTransformations"][0]
+    assert scale["scale"][2:] == [2.5, 0.5, 0.5]
+    print(f"PHI canaries: {len(unique)} values in {covered} Annex E attributes, 0 hits")
+
+
+def test_every_corpus_dicom_file_is_archived_or_refused_with_a_reason(
+    corpus: Path, tmp_path: Path
+) -> None:
+    settings = load_settings(tmp_path / "home", quiet_seconds=0, chunk_yx=128)
+    summary = run_ingest([corpus / "dicom", corpus / "malformed" / "dicom"], settings)
+    outcomes = [o for o in summary.outcomes if Path(o.source).name.startswith("dicom-")]
+    assert summary.internal_errors == 0, [
+        o.reason for o in summary.outcomes if o.outcome == "failed"
+    ]
+    assert len(outcomes) > 40
+    for o in outcomes:
+        assert o.outcome in {"archived", "quarantined", "rejected"}, o
+        if o.outcome != "archived":
+            assert o.reason and Path(o.source).name in o.reason  # names the series, no file name
+    archived = sum(o.outcome == "archived" for o in outcomes)
+    assert archived >= 30
