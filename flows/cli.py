@@ -177,6 +177,45 @@ def watch(
         err.print("stopped")
 
 
+@app.command("dicom-listen")
+def dicom_listen(
+    inbox: Annotated[Path, typer.Argument(help="Watched folder to write received instances to.")],
+    port: Annotated[int, typer.Option(help="TCP port to listen on.")] = 11112,
+    ae_title: Annotated[str, typer.Option("--ae-title", help="This SCP's AE title.")] = "FAIRWAY",
+    allow: Annotated[
+        list[str] | None,
+        typer.Option("--allow", help="Calling AE title to accept (repeat); default: any."),
+    ] = None,
+    host: Annotated[str, typer.Option(help="Address to bind.")] = "0.0.0.0",
+    seconds: Annotated[
+        float | None, typer.Option(help="Stop after this many seconds (default: run until Ctrl-C).")
+    ] = None,
+) -> None:
+    """Receive DICOM (C-STORE) into INBOX; `fairway watch INBOX` ingests what arrives."""
+    import time
+
+    from ingest.dicom_scp import start_storage_scp
+
+    try:
+        server = start_storage_scp(
+            inbox, ae_title=ae_title, host=host, port=port, allowed_aes=allow or ()
+        )
+    except FairwayError as exc:
+        _fail(exc)
+        return
+    who = ", ".join(allow) if allow else "any AE title"
+    err.print(f"{ae_title} listening on {host}:{server.port}, accepting {who} (Ctrl-C to stop)")
+    try:
+        deadline = None if seconds is None else time.monotonic() + seconds
+        while deadline is None or time.monotonic() < deadline:
+            time.sleep(0.2)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.shutdown()
+    err.print(f"stopped; {server.received} instance(s) received")
+
+
 @app.command()
 def status(
     ctx: typer.Context,
