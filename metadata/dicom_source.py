@@ -162,6 +162,37 @@ def _ome(name: str, headers: list[Any], scene: DicomScene) -> OME:
     )
 
 
+#: optical path (whole-slide microscopy) field -> keyword inside an OpticalPathSequence item
+_OPTICAL = {
+    "identifier": "OpticalPathIdentifier",
+    "illumination_wavelength": "IlluminationWaveLength",
+    "objective_lens_power": "ObjectiveLensPower",
+    "objective_lens_numerical_aperture": "ObjectiveLensNumericalAperture",
+}
+
+
+def _optical_paths(ds: Any) -> dict[str, Sourced]:
+    """The optical paths of a whole-slide (SM) image: illumination and objective."""
+    out: dict[str, Sourced] = {}
+    for i, item in enumerate(ds.get("OpticalPathSequence") or []):
+        base = f"image_acquisition.optical_paths[{i}]"
+        for name, keyword in _OPTICAL.items():
+            if item.get(keyword) is not None:
+                out[f"{base}.{name}"] = Sourced(
+                    value=_plain(item.get(keyword)), source=f"dicom:OpticalPathSequence/{keyword}"
+                )
+        for seq, name in (
+            ("IlluminationTypeCodeSequence", "illumination_type"),
+            ("IlluminationColorCodeSequence", "illumination_color"),
+        ):
+            codes = item.get(seq)
+            if codes and codes[0].get("CodeMeaning"):
+                out[f"{base}.{name}"] = Sourced(
+                    value=str(codes[0].CodeMeaning), source=f"dicom:OpticalPathSequence/{seq}"
+                )
+    return out
+
+
 def _header_json(ds: Any) -> dict[str, JsonValue]:
     doc = ds.to_json_dict(bulk_data_threshold=1024, bulk_data_element_handler=lambda _: "")
     text = json.dumps(doc)
@@ -203,6 +234,7 @@ def describe_dicom(
         fields[path] = Sourced(
             value=_plain(value), source=f"dicom:({tag.group:04X},{tag.element:04X})"
         )
+    fields.update(_optical_paths(first))
     fields["deidentification.profile_edition"] = Sourced(
         value=ANNEX_E_EDITION, source="fairway:deid"
     )
