@@ -30,7 +30,14 @@ import numpy as np
 
 from core.errors import CorruptInputError, FairwayError, InputTooLargeError, UnsupportedFormatError
 
-__all__ = ["DicomInstance", "DicomReader", "DicomScene", "quiet_pydicom", "read_series"]
+__all__ = [
+    "DicomInstance",
+    "DicomReader",
+    "DicomScene",
+    "frame_positions",
+    "quiet_pydicom",
+    "read_series",
+]
 
 _NATIVE = {
     "1.2.840.10008.1.2",
@@ -134,6 +141,29 @@ def _pixel_bytes_ok(ds: Any) -> str | None:
             f"= {expected}"
         )
     return None
+
+
+def frame_positions(ds: Any) -> list[float] | None:
+    """Each frame's position along the slice normal (Enhanced objects), or None."""
+    frames = ds.get("PerFrameFunctionalGroupsSequence")
+    if not frames:
+        return None
+    shared = (ds.get("SharedFunctionalGroupsSequence") or [None])[0]
+    out = []
+    for item in frames:
+        pos_seq = item.get("PlanePositionSequence")
+        orient_seq = item.get("PlaneOrientationSequence") or (
+            shared.get("PlaneOrientationSequence") if shared is not None else None
+        )
+        if not pos_seq or not orient_seq:
+            return None
+        orient = orient_seq[0].get("ImageOrientationPatient")
+        pos = pos_seq[0].get("ImagePositionPatient")
+        if orient is None or pos is None or len(orient) != 6 or len(pos) != 3:
+            return None
+        normal = np.cross(np.asarray(orient[:3], float), np.asarray(orient[3:], float))
+        out.append(float(np.dot(normal, np.asarray(pos, float))))
+    return out
 
 
 def _position(ds: Any) -> float | None:
@@ -252,8 +282,12 @@ def _volume_scene(
     cine = str(first.get("Modality", "")) == "US" or "FrameTime" in first
     planes: dict[tuple[int, int], tuple[int, int]] = {}
     if len(instances) == 1 and instances[0].frames > 1:
-        for f in range(instances[0].frames):
-            planes[(f, 0) if cine else (0, f)] = (0, f)
+        positions = None if cine else frame_positions(first)
+        frames = list(range(instances[0].frames))
+        if positions is not None and len(positions) == len(frames):
+            frames.sort(key=lambda f: positions[f])  # Enhanced CT/MR: along the slice normal
+        for i, f in enumerate(frames):
+            planes[(i, 0) if cine else (0, i)] = (0, f)
         nt, nz = (instances[0].frames, 1) if cine else (1, instances[0].frames)
     else:
         z = 0

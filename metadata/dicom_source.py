@@ -17,7 +17,7 @@ from ome_types import OME
 from ome_types.model import Channel, Image, MetadataOnly, Pixels, UnitsLength, UnitsTime
 from pydantic import JsonValue
 
-from core.dicomio import DicomScene, quiet_pydicom, read_series
+from core.dicomio import DicomScene, frame_positions, quiet_pydicom, read_series
 from core.omeutil import default_color
 from core.records import Sourced
 from core.settings import Settings
@@ -87,10 +87,10 @@ def _spacing(
 ) -> tuple[float | None, float | None, float | None]:
     ds = headers[0]
     spacing = ds.get("PixelSpacing")
-    if spacing is None:
-        shared = ds.get("SharedFunctionalGroupsSequence")
-        measures = shared[0].get("PixelMeasuresSequence") if shared else None
-        spacing = measures[0].get("PixelSpacing") if measures else None
+    for groups in ("SharedFunctionalGroupsSequence", "PerFrameFunctionalGroupsSequence"):
+        if spacing is None and ds.get(groups):
+            measures = ds.get(groups)[0].get("PixelMeasuresSequence")
+            spacing = measures[0].get("PixelSpacing") if measures else None
     y, x = (
         (float(spacing[0]), float(spacing[1]))
         if spacing is not None and len(spacing) == 2
@@ -110,13 +110,17 @@ def _spacing(
         for h in headers
         if "ImagePositionPatient" in h and "ImageOrientationPatient" in h
     )
+    if len(headers) == 1:
+        positions = sorted(frame_positions(ds) or positions)
     if len(positions) > 1 and len(positions) == scene.shape[2]:
         z = float(np.median(np.diff(positions))) or None
     if z is None and scene.shape[2] > 1:
-        for keyword in ("SpacingBetweenSlices", "SliceThickness"):
-            if ds.get(keyword):
-                z = float(ds.get(keyword))
-                break
+        shared = (ds.get("SharedFunctionalGroupsSequence") or [None])[0]
+        measures = (shared.get("PixelMeasuresSequence") or [None])[0] if shared else None
+        for holder in (ds, measures):
+            for keyword in ("SpacingBetweenSlices", "SliceThickness"):
+                if z is None and holder is not None and holder.get(keyword):
+                    z = float(holder.get(keyword))
     return z, y, x
 
 
