@@ -98,12 +98,43 @@ class DicomScene:
     tile_shape: tuple[int, int] | None
 
 
-def _read_header(path: Path, name: str) -> Any:
+#: what every instance after the first is read for: layout, geometry, the pixel data check
+LAYOUT_TAGS = (
+    "SOPInstanceUID",
+    "SOPClassUID",
+    "Modality",
+    "InstanceNumber",
+    "ImagePositionPatient",
+    "ImageOrientationPatient",
+    "Rows",
+    "Columns",
+    "SamplesPerPixel",
+    "BitsAllocated",
+    "PixelRepresentation",
+    "NumberOfFrames",
+    "ImagesInAcquisition",
+    "FrameTime",
+    "TotalPixelMatrixRows",
+    "TotalPixelMatrixColumns",
+    "PerFrameFunctionalGroupsSequence",
+    "SharedFunctionalGroupsSequence",
+    "BurnedInAnnotation",
+    "PixelData",
+    "FloatPixelData",
+)
+
+
+def _read_header(path: Path, name: str, *, whole: bool = True) -> Any:
     import pydicom
 
     try:
         with quiet_pydicom():
-            return pydicom.dcmread(path, defer_size=1024, force=True)
+            return pydicom.dcmread(
+                path,
+                defer_size=1024,
+                force=True,
+                specific_tags=None if whole else list(LAYOUT_TAGS),
+            )
     except Exception as exc:  # noqa: BLE001 - bad input; not chained (its text may quote PHI)
         raise CorruptInputError(
             f"DICOM header cannot be read ({type(exc).__name__})",
@@ -179,6 +210,8 @@ def read_series(
 ) -> tuple[list[Any], list[DicomInstance], DicomScene, list[str]]:
     """Headers (not de-identified yet), instances, the image layout and notes for findings.
 
+    The first header is whole; the others hold only :data:`LAYOUT_TAGS`.
+
     Raises
     ------
     CorruptInputError
@@ -206,7 +239,9 @@ def _read_series(
     instances: list[DicomInstance] = []
     seen: dict[str, str] = {}
     for path, name in files:
-        ds = _read_header(path, name)
+        # the first header is read whole (it is de-identified and travels with the image);
+        # the others only for layout and checks: their other values never leave memory
+        ds = _read_header(path, name, whole=not headers)
         sop = str(ds.get("SOPInstanceUID", ""))
         if sop and sop in seen:
             notes.append(f"{name} repeats the SOP instance of {seen[sop]}; ignored")

@@ -29,6 +29,8 @@ from functools import cache
 from importlib import resources
 from typing import Any, Literal, Protocol
 
+from pydicom.datadict import dictionary_VR
+from pydicom.dataelem import DataElement
 from pydicom.dataset import Dataset
 from pydicom.sequence import Sequence
 from pydicom.tag import BaseTag
@@ -257,38 +259,58 @@ def _clean_text(text: str, tokens: set[str]) -> str:
     return text.strip()
 
 
+def _vr(ds: Dataset, tag: BaseTag) -> str:
+    """The VR of an element without decoding its value (implicit VR: the dictionary's)."""
+    raw = ds.get_item(tag)
+    vr = getattr(raw, "VR", None)
+    if vr:
+        return str(vr)
+    try:
+        return str(dictionary_VR(tag))
+    except KeyError:
+        return "UN"
+
+
 def _apply(
     ds: Dataset, options: DeidOptions, keys: _Keys, ctx: dict[str, Any], report: DeidReport
 ) -> None:
-    for elem in list(ds):
-        tag = elem.tag
+    # values are decoded only where an action needs them (U, C, UIDs, kept sequences):
+    # most attributes are removed or replaced, and decoding them would dominate the cost
+    for tag in list(ds.keys()):
         if tag.is_private:
             del ds[tag]
             report.private_removed += 1
             continue
         if tag.group == 0x0002:
             continue  # file meta: rewritten by the caller
+        vr = _vr(ds, tag)
         row = _row(tag)
         if row is None:
-            if elem.VR == "SQ":
-                for item in elem.value:
+            if vr == "SQ":
+                for item in ds[tag].value:
                     _apply(item, options, keys, ctx, report)
             continue
         action = _action(row, options)
         report.count(action)
         if action == "X":
             del ds[tag]
-        elif action == "Z":
-            elem.value = Sequence() if elem.VR == "SQ" else ""
-        elif action == "D":
+            continue
+        if action == "Z":
+            ds[tag] = DataElement(tag, vr, Sequence() if vr == "SQ" else "")
+            continue
+        if action == "D" and vr not in ("SQ", "UI") and tag != 0x00100020:
+            ds[tag] = DataElement(tag, vr, _DUMMY.get(vr, "ANONYMIZED"))
+            continue
+        if action == "K" and vr != "SQ":
+            continue
+        elem = ds[tag]
+        if action == "D":
             if elem.VR == "SQ":
                 elem.value = Sequence()
             elif elem.VR == "UI":
                 elem.value = keys.uid(str(elem.value))
-            elif tag == 0x00100020:  # Patient ID: a consistent pseudonym, useful longitudinally
+            else:  # Patient ID: a consistent pseudonym, useful longitudinally
                 elem.value = keys.patient(ctx["patient"])
-            else:
-                elem.value = _DUMMY.get(elem.VR, "ANONYMIZED")
         elif action == "U":
             if elem.VR == "SQ":
                 for item in elem.value:

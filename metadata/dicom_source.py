@@ -223,9 +223,11 @@ def describe_dicom(
     key = pseudonyms.key()
     burned = None
     with quiet_pydicom():
-        for ds in headers:
-            report = deidentify(ds, options, key=key, record=pseudonyms.record)
-            burned = burned or report.burned_in
+        # only the first header leaves memory (record, OME, archive): it is de-identified;
+        # the others, read for layout only, are checked for burned-in annotations
+        burned = deidentify(headers[0], options, key=key, record=pseudonyms.record).burned_in
+        for ds in headers[1:]:
+            burned = burned or ("YES" if ds.get("BurnedInAnnotation") == "YES" else None)
         header = _header_json(headers[0])
     pseudonyms.flush()
     first = headers[0]
