@@ -271,6 +271,17 @@ def lif_fallback(
     except (CorruptInputError, UnsupportedFormatError) as exc:
         reason = str(exc)
     try:
+        return _compare(path, img, reason, max_input_bytes, memory_limit)
+    finally:
+        close = getattr(img, "close", None)
+        if callable(close):
+            close()
+
+
+def _compare(
+    path: Path, img: Any, reason: str | None, max_input_bytes: int, memory_limit: int
+) -> tuple[LifReader, str, str] | None:
+    try:
         reader, header = open_lif(path, max_input_bytes=max_input_bytes, memory_limit=memory_limit)
     except FairwayError:
         if reason is None:
