@@ -127,13 +127,14 @@ LAYOUT_TAGS = (
 def _read_header(path: Path, name: str, *, whole: bool = True) -> Any:
     import pydicom
 
-    try:  # called under quiet_pydicom()
-        return pydicom.dcmread(
-            path,
-            defer_size=1024,
-            force=True,
-            specific_tags=None if whole else list(LAYOUT_TAGS),
-        )
+    try:
+        with quiet_pydicom():
+            return pydicom.dcmread(
+                path,
+                defer_size=1024,
+                force=True,
+                specific_tags=None if whole else list(LAYOUT_TAGS),
+            )
     except Exception as exc:  # noqa: BLE001 - bad input; not chained (its text may quote PHI)
         raise CorruptInputError(
             f"DICOM header cannot be read ({type(exc).__name__})",
@@ -205,12 +206,11 @@ def _position(ds: Any) -> float | None:
 
 
 def read_series(
-    files: list[tuple[Path, str]], *, max_input_bytes: int, workers: int = 1
+    files: list[tuple[Path, str]], *, max_input_bytes: int
 ) -> tuple[list[Any], list[DicomInstance], DicomScene, list[str]]:
     """Headers (not de-identified yet), instances, the image layout and notes for findings.
 
-    The first header is whole; the others hold only :data:`LAYOUT_TAGS`. Large series
-    read them in ``workers`` processes (header parsing is pure Python).
+    The first header is whole; the others hold only :data:`LAYOUT_TAGS`.
 
     Raises
     ------
@@ -222,7 +222,7 @@ def read_series(
     """
     try:
         with quiet_pydicom():
-            return _read_series(files, max_input_bytes, workers)
+            return _read_series(files, max_input_bytes)
     except (ValueError, TypeError, AttributeError, KeyError, IndexError, OverflowError) as exc:
         raise CorruptInputError(
             f"a DICOM header value is invalid ({type(exc).__name__})",
@@ -231,11 +231,22 @@ def read_series(
         ) from None
 
 
-def _checked_header(item: tuple[Path, str, bool]) -> Any:
-    """Read one header (whole, or for layout only) and check it; runs in a worker too."""
-    path, name, whole = item
-    with quiet_pydicom():
-        ds = _read_header(path, name, whole=whole)
+def _read_series(
+    files: list[tuple[Path, str]], max_input_bytes: int
+) -> tuple[list[Any], list[DicomInstance], DicomScene, list[str]]:
+    notes: list[str] = []
+    headers: list[Any] = []
+    instances: list[DicomInstance] = []
+    seen: dict[str, str] = {}
+    for path, name in files:
+        # the first header is read whole (it is de-identified and travels with the image);
+        # the others only for layout and checks: their other values never leave memory
+        ds = _read_header(path, name, whole=not headers)
+        sop = str(ds.get("SOPInstanceUID", ""))
+        if sop and sop in seen:
+            notes.append(f"{name} repeats the SOP instance of {seen[sop]}; ignored")
+            continue
+        seen[sop] = name
         modality = str(ds.get("Modality", ""))
         if "PixelData" not in ds and ("FloatPixelData" not in ds):
             raise UnsupportedFormatError(
@@ -253,40 +264,6 @@ def _checked_header(item: tuple[Path, str, bool]) -> Any:
             raise CorruptInputError(
                 problem, where=name, hint="re-send the series from the modality"
             )
-    return ds
-
-
-#: series with more instances than this read their headers in ``workers`` processes
-PARALLEL_FROM = 400
-
-
-def _headers(files: list[tuple[Path, str]], workers: int) -> list[Any]:
-    """Every header, checked: the first whole, the others for layout (see read_series)."""
-    items = [(path, name, i == 0) for i, (path, name) in enumerate(files)]
-    if workers < 2 or len(items) < PARALLEL_FROM:
-        return [_checked_header(item) for item in items]
-    import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor
-
-    # forkserver: workers start from a clean process, never from this (threaded) one
-    context = multiprocessing.get_context("forkserver")
-    with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
-        return [_checked_header(items[0]), *pool.map(_checked_header, items[1:], chunksize=64)]
-
-
-def _read_series(
-    files: list[tuple[Path, str]], max_input_bytes: int, workers: int = 1
-) -> tuple[list[Any], list[DicomInstance], DicomScene, list[str]]:
-    notes: list[str] = []
-    headers: list[Any] = []
-    instances: list[DicomInstance] = []
-    seen: dict[str, str] = {}
-    for (path, name), ds in zip(files, _headers(files, workers), strict=True):
-        sop = str(ds.get("SOPInstanceUID", ""))
-        if sop and sop in seen:
-            notes.append(f"{name} repeats the SOP instance of {seen[sop]}; ignored")
-            continue
-        seen[sop] = name
         frames = int(ds.get("NumberOfFrames", 1) or 1)
         number = int(ds.get("InstanceNumber", 0) or 0)
         headers.append(ds)

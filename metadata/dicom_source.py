@@ -217,9 +217,7 @@ def describe_dicom(
     ``pseudonyms`` supplies the key and keeps the links back (the pseudonym store).
     """
     headers, _instances, scene, notes = read_series(
-        series_files(source, files),
-        max_input_bytes=settings.max_input_bytes,
-        workers=settings.workers,
+        series_files(source, files), max_input_bytes=settings.max_input_bytes
     )
     options = deid_options(settings)
     key = pseudonyms.key()

@@ -77,24 +77,3 @@ def test_whole_slide_optical_paths(corpus: Path, settings: Settings, store: Pseu
     assert fields["image_acquisition.optical_paths[0].illumination_type"].value == (
         "Brightfield illumination"
     )
-
-
-def test_large_series_headers_are_read_in_worker_processes(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    import core.dicomio
-    from core.dicomio import read_series
-
-    files, _, _ = make_dicom_series(tmp_path / "s", n=6)
-    members = [(f, f"dicom-x/{f.name}") for f in files]
-    serial = read_series(members, max_input_bytes=2**30, workers=1)
-    monkeypatch.setattr(core.dicomio, "PARALLEL_FROM", 2)
-    parallel = read_series(members, max_input_bytes=2**30, workers=2)
-    assert parallel[1] == serial[1] and parallel[2] == serial[2]
-    assert [h.SOPInstanceUID for h in parallel[0]] == [h.SOPInstanceUID for h in serial[0]]
-    # a damaged instance is reported from the worker with its derived name
-    ds = pydicom.dcmread(files[3])
-    ds.Rows = 99
-    ds.save_as(files[3])
-    with pytest.raises(CorruptInputError, match=r"dicom-x/.*PixelData holds"):
-        read_series(members, max_input_bytes=2**30, workers=2)
