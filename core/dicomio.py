@@ -17,6 +17,7 @@ the scanner's file or folder names, which can carry patient names.
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import math
 import threading
@@ -34,6 +35,7 @@ __all__ = [
     "DicomInstance",
     "DicomReader",
     "DicomScene",
+    "along_normal",
     "frame_positions",
     "quiet_pydicom",
     "read_series",
@@ -82,6 +84,8 @@ class DicomInstance:
     frames: int
     position: float | None
     number: int
+    #: rows, columns, samples per pixel
+    size: tuple[int, int, int] = (0, 0, 0)
 
 
 @dataclass(frozen=True)
@@ -124,17 +128,24 @@ LAYOUT_TAGS = (
 )
 
 
+@functools.cache
+def _layout_tags() -> list[Any]:
+    """:data:`LAYOUT_TAGS` as tags (pydicom would look every keyword up on every read)."""
+    from pydicom.tag import Tag
+
+    return [Tag(keyword) for keyword in LAYOUT_TAGS]
+
+
 def _read_header(path: Path, name: str, *, whole: bool = True) -> Any:
     import pydicom
 
-    try:
-        with quiet_pydicom():
-            return pydicom.dcmread(
-                path,
-                defer_size=1024,
-                force=True,
-                specific_tags=None if whole else list(LAYOUT_TAGS),
-            )
+    try:  # called under quiet_pydicom() (read_series)
+        return pydicom.dcmread(
+            path,
+            defer_size=1024,
+            force=True,
+            specific_tags=None if whole else _layout_tags(),
+        )
     except Exception as exc:  # noqa: BLE001 - bad input; not chained (its text may quote PHI)
         raise CorruptInputError(
             f"DICOM header cannot be read ({type(exc).__name__})",
@@ -143,7 +154,7 @@ def _read_header(path: Path, name: str, *, whole: bool = True) -> Any:
         ) from None
 
 
-def _pixel_bytes_ok(ds: Any) -> str | None:
+def _pixel_bytes_ok(ds: Any, frames: int, size: tuple[int, int, int], bits: int) -> str | None:
     """Why the declared pixel data length does not match the header, or None."""
     meta = getattr(ds, "file_meta", None)
     syntax = str(getattr(meta, "TransferSyntaxUID", "") or "1.2.840.10008.1.2")
@@ -157,15 +168,7 @@ def _pixel_bytes_ok(ds: Any) -> str | None:
     if length is None:
         value = getattr(elem, "value", None)
         length = len(value) if value is not None else None
-    frames = int(ds.get("NumberOfFrames", 1) or 1)
-    expected = math.ceil(
-        int(ds.Rows)
-        * int(ds.Columns)
-        * int(ds.SamplesPerPixel)
-        * int(ds.BitsAllocated)
-        * frames
-        / 8
-    )
+    expected = math.ceil(math.prod(size) * bits * frames / 8)
     if length is not None and length not in (expected, expected + 1):  # odd lengths are padded
         return (
             f"PixelData holds {length} bytes; Rows x Columns x Samples x Bits/8 x Frames "
@@ -192,17 +195,22 @@ def frame_positions(ds: Any) -> list[float] | None:
         pos = pos_seq[0].get("ImagePositionPatient")
         if orient is None or pos is None or len(orient) != 6 or len(pos) != 3:
             return None
-        normal = np.cross(np.asarray(orient[:3], float), np.asarray(orient[3:], float))
-        out.append(float(np.dot(normal, np.asarray(pos, float))))
+        out.append(along_normal(orient, pos))
     return out
+
+
+def along_normal(orientation: Any, position: Any) -> float:
+    """Position along the slice normal (row x column direction cosines)."""
+    r0, r1, r2, c0, c1, c2 = (float(v) for v in orientation)
+    p0, p1, p2 = (float(v) for v in position)
+    return (r1 * c2 - r2 * c1) * p0 + (r2 * c0 - r0 * c2) * p1 + (r0 * c1 - r1 * c0) * p2
 
 
 def _position(ds: Any) -> float | None:
     pos, orient = ds.get("ImagePositionPatient"), ds.get("ImageOrientationPatient")
     if pos is None or orient is None or len(pos) != 3 or len(orient) != 6:
         return None
-    row, col = np.asarray(orient[:3], float), np.asarray(orient[3:], float)
-    return float(np.dot(np.cross(row, col), np.asarray(pos, float)))
+    return along_normal(orient, pos)
 
 
 def read_series(
@@ -259,15 +267,16 @@ def _read_series(
             raise CorruptInputError(
                 f"required attribute(s) missing: {', '.join(missing)}", where=name
             )
-        problem = _pixel_bytes_ok(ds)
+        frames = int(ds.get("NumberOfFrames", 1) or 1)
+        size = (int(ds.Rows), int(ds.Columns), int(ds.SamplesPerPixel))
+        problem = _pixel_bytes_ok(ds, frames, size, int(ds.BitsAllocated))
         if problem:
             raise CorruptInputError(
                 problem, where=name, hint="re-send the series from the modality"
             )
-        frames = int(ds.get("NumberOfFrames", 1) or 1)
         number = int(ds.get("InstanceNumber", 0) or 0)
         headers.append(ds)
-        instances.append(DicomInstance(path, name, frames, _position(ds), number))
+        instances.append(DicomInstance(path, name, frames, _position(ds), number, size))
     first = headers[0]
     if "TotalPixelMatrixRows" in first:
         scene = _slide_scene(headers, instances, notes)
@@ -296,11 +305,11 @@ def _volume_scene(
     headers: list[Any], instances: list[DicomInstance], notes: list[str]
 ) -> DicomScene:
     first = headers[0]
-    rows, cols, samples = int(first.Rows), int(first.Columns), int(first.SamplesPerPixel)
-    for ds, inst in zip(headers, instances, strict=True):
-        if (int(ds.Rows), int(ds.Columns), int(ds.SamplesPerPixel)) != (rows, cols, samples):
+    rows, cols, samples = instances[0].size
+    for inst in instances:
+        if inst.size != (rows, cols, samples):
             raise CorruptInputError(
-                f"instances differ in size ({ds.Rows}x{ds.Columns} vs {rows}x{cols})",
+                f"instances differ in size ({inst.size[0]}x{inst.size[1]} vs {rows}x{cols})",
                 where=inst.name,
                 hint="a series must hold images of one size",
             )

@@ -17,7 +17,13 @@ from ome_types import OME
 from ome_types.model import Channel, Image, MetadataOnly, Pixels, UnitsLength, UnitsTime
 from pydantic import JsonValue
 
-from core.dicomio import DicomScene, frame_positions, quiet_pydicom, read_series
+from core.dicomio import (
+    DicomScene,
+    along_normal,
+    frame_positions,
+    quiet_pydicom,
+    read_series,
+)
 from core.omeutil import default_color
 from core.records import Sourced
 from core.settings import Settings
@@ -98,15 +104,7 @@ def _spacing(
     )
     z = None
     positions = sorted(
-        float(
-            np.dot(
-                np.cross(
-                    np.asarray(h.ImageOrientationPatient[:3], float),
-                    np.asarray(h.ImageOrientationPatient[3:], float),
-                ),
-                np.asarray(h.ImagePositionPatient, float),
-            )
-        )
+        along_normal(h.ImageOrientationPatient, h.ImagePositionPatient)
         for h in headers
         if "ImagePositionPatient" in h and "ImageOrientationPatient" in h
     )
