@@ -129,6 +129,13 @@ LAYOUT_TAGS = (
 
 
 @functools.cache
+def _required_tags() -> tuple[tuple[str, Any], ...]:
+    from pydicom.tag import Tag
+
+    return tuple((keyword, Tag(keyword)) for keyword in _REQUIRED)
+
+
+@functools.cache
 def _layout_tags() -> list[Any]:
     """:data:`LAYOUT_TAGS` as tags (pydicom would look every keyword up on every read)."""
     from pydicom.tag import Tag
@@ -161,7 +168,7 @@ def _pixel_bytes_ok(ds: Any, frames: int, size: tuple[int, int, int], bits: int)
     if syntax not in _NATIVE:
         return None  # encapsulated: checked when decoded
     try:
-        elem = ds.get_item("PixelData")
+        elem = ds.get_item(0x7FE00010)  # PixelData
     except KeyError:
         return "no PixelData"
     length = getattr(elem, "length", None)
@@ -206,8 +213,27 @@ def along_normal(orientation: Any, position: Any) -> float:
     return (r1 * c2 - r2 * c1) * p0 + (r2 * c0 - r0 * c2) * p1 + (r0 * c1 - r1 * c0) * p2
 
 
+def _decimals(ds: Any, tag: int) -> list[float] | None:
+    """A DS (decimal string) value as floats, parsed from the raw bytes when still raw.
+
+    Every instance of a series is read for its slice position: pydicom's DS objects cost more
+    than the rest of the layout read, and a DS is plain ASCII numbers separated by backslashes.
+    """
+    elem = ds.get_item(tag) if tag in ds else None
+    if elem is None:
+        return None
+    value = elem.value
+    if isinstance(value, bytes):
+        return [float(part) for part in value.decode("ascii").split("\\") if part.strip()]
+    if value is None or value == "":
+        return None
+    if isinstance(value, str) or not hasattr(value, "__iter__"):
+        return [float(value)]
+    return [float(v) for v in value]
+
+
 def _position(ds: Any) -> float | None:
-    pos, orient = ds.get("ImagePositionPatient"), ds.get("ImageOrientationPatient")
+    pos, orient = _decimals(ds, 0x00200032), _decimals(ds, 0x00200037)
     if pos is None or orient is None or len(pos) != 3 or len(orient) != 6:
         return None
     return along_normal(orient, pos)
@@ -255,14 +281,14 @@ def _read_series(
             notes.append(f"{name} repeats the SOP instance of {seen[sop]}; ignored")
             continue
         seen[sop] = name
-        modality = str(ds.get("Modality", ""))
-        if "PixelData" not in ds and ("FloatPixelData" not in ds):
+        if 0x7FE00010 not in ds and 0x7FE00008 not in ds:  # (Float)PixelData
+            modality = str(ds.get("Modality", ""))
             raise UnsupportedFormatError(
                 f"DICOM object without pixel data (modality {modality or 'unknown'})",
                 where=name,
                 hint="reports, waveforms and annotations are not images; keep them in PACS",
             )
-        missing = [k for k in _REQUIRED if k not in ds]
+        missing = [k for k, tag in _required_tags() if tag not in ds]
         if missing:
             raise CorruptInputError(
                 f"required attribute(s) missing: {', '.join(missing)}", where=name

@@ -18,8 +18,8 @@ from ome_types.model import Channel, Image, MetadataOnly, Pixels, UnitsLength, U
 from pydantic import JsonValue
 
 from core.dicomio import (
+    DicomInstance,
     DicomScene,
-    along_normal,
     frame_positions,
     quiet_pydicom,
     read_series,
@@ -89,7 +89,7 @@ def _plain(value: Any) -> JsonValue:
 
 
 def _spacing(
-    headers: list[Any], scene: DicomScene
+    headers: list[Any], instances: list[DicomInstance], scene: DicomScene
 ) -> tuple[float | None, float | None, float | None]:
     ds = headers[0]
     spacing = ds.get("PixelSpacing")
@@ -103,11 +103,7 @@ def _spacing(
         else (None, None)
     )
     z = None
-    positions = sorted(
-        along_normal(h.ImageOrientationPatient, h.ImagePositionPatient)
-        for h in headers
-        if "ImagePositionPatient" in h and "ImageOrientationPatient" in h
-    )
+    positions = sorted(i.position for i in instances if i.position is not None)
     if len(headers) == 1:
         positions = sorted(frame_positions(ds) or positions)
     if len(positions) > 1 and len(positions) == scene.shape[2]:
@@ -122,9 +118,9 @@ def _spacing(
     return z, y, x
 
 
-def _ome(name: str, headers: list[Any], scene: DicomScene) -> OME:
+def _ome(name: str, headers: list[Any], instances: list[DicomInstance], scene: DicomScene) -> OME:
     t, c, z, y, x = scene.shape
-    sz, sy, sx = _spacing(headers, scene)
+    sz, sy, sx = _spacing(headers, instances, scene)
     modality = str(headers[0].get("Modality", "") or "DICOM")
     names = ["R", "G", "B", "A"] if scene.samples > 1 else [modality]
     colors = (
@@ -214,7 +210,7 @@ def describe_dicom(
     ``source`` is the series' derived name, ``files`` (real path, derived instance name);
     ``pseudonyms`` supplies the key and keeps the links back (the pseudonym store).
     """
-    headers, _instances, scene, notes = read_series(
+    headers, instances, scene, notes = read_series(
         series_files(source, files), max_input_bytes=settings.max_input_bytes
     )
     options = deid_options(settings)
@@ -252,7 +248,7 @@ def describe_dicom(
         fields["deidentification.burned_in_annotation"] = Sourced(
             value=burned, source="dicom:(0028,0301)"
         )
-    ome = _ome(source.name, headers, scene)
+    ome = _ome(source.name, headers, instances, scene)
     unmapped: dict[str, dict[str, JsonValue]] = {"dicom.header": header}
     if notes:
         unmapped["fairway.notes"] = {"dicom": list(notes)}
