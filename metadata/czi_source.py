@@ -15,7 +15,6 @@ from enum import Enum
 from pathlib import Path
 from typing import TypeVar
 
-import numpy as np
 import ome_types
 from ome_types import OME
 from ome_types.model import (
@@ -24,11 +23,9 @@ from ome_types.model import (
     Image,
     Instrument,
     InstrumentRef,
-    MetadataOnly,
     Microscope,
     Objective,
     ObjectiveSettings,
-    Pixels,
     Plane,
     UnitsLength,
     UnitsTime,
@@ -51,16 +48,15 @@ from ome_types.model import (
 from ome_types.model import (
     Objective_Immersion as Immersion,
 )
-from pydantic import JsonValue
 
 from core.cziio import CziReader, open_czi
 from core.errors import CorruptInputError
 from core.omeutil import default_color
-from metadata.tiff import TiffDescription, pixel_type, rgba
+from metadata.omebuild import generated_pixels, vendor_text
+from metadata.tiff import TiffDescription, rgba
 
 __all__ = ["czi_ome", "describe_czi"]
 
-_VENDOR_TEXT_CAP = 1024 * 1024
 #: planes are listed (for exposure times) only up to this many per image
 _MAX_PLANES = 100_000
 E = TypeVar("E", bound=Enum)
@@ -245,27 +241,14 @@ def czi_ome(reader: CziReader) -> OME:
     instrument = _instrument(md)
     images = []
     for i, scene in enumerate(reader.scenes):
-        t, c, z, y, x = scene.shape
-        pixels = Pixels(
-            id=f"Pixels:{i}",
-            dimension_order="XYZCT",
-            type=pixel_type(np.dtype(scene.dtype)),
-            size_t=t,
-            size_c=c,
-            size_z=z,
-            size_y=y,
-            size_x=x,
-            physical_size_x=scale["X"],
-            physical_size_y=scale["Y"],
-            physical_size_z=scale["Z"] if z > 1 else None,
-            physical_size_x_unit=UnitsLength.MICROMETER,
-            physical_size_y_unit=UnitsLength.MICROMETER,
-            physical_size_z_unit=UnitsLength.MICROMETER,
-            time_increment=dt if t > 1 else None,
-            time_increment_unit=UnitsTime.SECOND,
-            channels=_channels(info, display, c, scene.samples, i),
+        pixels = generated_pixels(
+            i,
+            scene.dtype,
+            scene.shape,
+            (scale["Z"], scale["Y"], scale["X"]),
+            _channels(info, display, scene.shape[1], scene.samples, i),
+            time_increment=dt,
             planes=_planes(info, scene.shape, scene.samples),
-            metadata_only=MetadataOnly(),
         )
         images.append(
             Image(
@@ -287,15 +270,6 @@ def czi_ome(reader: CziReader) -> OME:
     )
 
 
-def _vendor(xml: str) -> dict[str, JsonValue]:
-    return {
-        "kind": "xml",
-        "bytes": len(xml),
-        "text": xml[:_VENDOR_TEXT_CAP],
-        "truncated": len(xml) > _VENDOR_TEXT_CAP,
-    }
-
-
 def describe_czi(path: Path, *, max_input_bytes: int, max_xml_bytes: int) -> TiffDescription:
     """Describe ``path`` (CZI) as OME plus ZEN's original metadata XML."""
     reader = open_czi(path, max_input_bytes=max_input_bytes, max_xml_bytes=max_xml_bytes)
@@ -305,6 +279,6 @@ def describe_czi(path: Path, *, max_input_bytes: int, max_xml_bytes: int) -> Tif
         ome_xml=ome_types.to_xml(ome),
         origin="generated",
         file_format="CZI",
-        unmapped={"vendor.czi": _vendor(reader.xml)},
+        unmapped={"vendor.czi": vendor_text("xml", reader.xml)},
         notes=[],
     )

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 import ome_types
 from ome_types import OME
-from ome_types.model import Channel, Image, MetadataOnly, Pixels, UnitsLength, UnitsTime
+from ome_types.model import Channel, Image, UnitsLength, UnitsTime
 from pydantic import JsonValue
 
 from core.dicomio import (
@@ -28,7 +28,8 @@ from core.omeutil import default_color
 from core.records import Sourced
 from core.settings import Settings
 from metadata.deid import ANNEX_E_EDITION, DeidOptions, PseudonymSink, deidentify
-from metadata.tiff import TiffDescription, pixel_type, rgba
+from metadata.omebuild import generated_pixels, vendor_text
+from metadata.tiff import TiffDescription, rgba
 
 __all__ = ["deid_options", "describe_dicom", "series_files"]
 
@@ -119,7 +120,6 @@ def _spacing(
 
 
 def _ome(name: str, headers: list[Any], instances: list[DicomInstance], scene: DicomScene) -> OME:
-    t, c, z, y, x = scene.shape
     sz, sy, sx = _spacing(headers, instances, scene)
     modality = str(headers[0].get("Modality", "") or "DICOM")
     names = ["R", "G", "B", "A"] if scene.samples > 1 else [modality]
@@ -127,33 +127,23 @@ def _ome(name: str, headers: list[Any], instances: list[DicomInstance], scene: D
         ["FF0000", "00FF00", "0000FF", "FFFFFF"] if scene.samples > 1 else [default_color(0, 1)]
     )
     frame_ms = headers[0].get("FrameTime")
-    pixels = Pixels(
-        id="Pixels:0",
-        dimension_order="XYZCT",
-        type=pixel_type(np.dtype(scene.dtype)),
-        size_t=t,
-        size_c=c,
-        size_z=z,
-        size_y=y,
-        size_x=x,
-        physical_size_x=sx,
-        physical_size_y=sy,
-        physical_size_z=sz if z > 1 else None,
-        physical_size_x_unit=UnitsLength.MILLIMETER,
-        physical_size_y_unit=UnitsLength.MILLIMETER,
-        physical_size_z_unit=UnitsLength.MILLIMETER,
-        time_increment=float(frame_ms) if frame_ms and t > 1 else None,
-        time_increment_unit=UnitsTime.MILLISECOND,
-        channels=[
+    pixels = generated_pixels(
+        0,
+        scene.dtype,
+        scene.shape,
+        (sz, sy, sx),
+        [
             Channel(
                 id=f"Channel:0:{k}",
                 name=names[k % len(names)],
                 samples_per_pixel=1,
                 color=rgba(colors[k % len(colors)]),
             )
-            for k in range(c)
+            for k in range(scene.shape[1])
         ],
-        metadata_only=MetadataOnly(),
+        unit=UnitsLength.MILLIMETER,
+        time_increment=float(frame_ms) if frame_ms else None,
+        time_unit=UnitsTime.MILLISECOND,
     )
     return OME(
         images=[Image(id="Image:0", name=name, pixels=pixels)], creator="fairway from pydicom"
@@ -193,13 +183,7 @@ def _optical_paths(ds: Any) -> dict[str, Sourced]:
 
 def _header_json(ds: Any) -> dict[str, JsonValue]:
     doc = ds.to_json_dict(bulk_data_threshold=1024, bulk_data_element_handler=lambda _: "")
-    text = json.dumps(doc)
-    return {
-        "kind": "dicom-json",
-        "bytes": len(text),
-        "text": text[:_HEADER_TEXT_CAP],
-        "truncated": len(text) > _HEADER_TEXT_CAP,
-    }
+    return vendor_text("dicom-json", json.dumps(doc), cap=_HEADER_TEXT_CAP)
 
 
 def describe_dicom(

@@ -9,19 +9,17 @@ from __future__ import annotations
 
 import itertools
 
-import numpy as np
 import ome_types
 from ome_types import OME
-from ome_types.model import Channel, Image, MetadataOnly, Pixels, UnitsLength, UnitsTime
-from pydantic import JsonValue
+from ome_types.model import Channel, Image
 
 from core.lifio import LifReader, LifScene
 from core.omeutil import default_color
-from metadata.tiff import TiffDescription, pixel_type, rgba
+from metadata.omebuild import generated_pixels, vendor_text
+from metadata.tiff import TiffDescription, rgba
 
 __all__ = ["describe_lif", "lif_ome"]
 
-_VENDOR_TEXT_CAP = 1024 * 1024
 #: LAS X LUT names -> OME colours
 _LUT_COLORS = {
     "red": "FF0000",
@@ -68,27 +66,14 @@ def lif_ome(reader: LifReader) -> OME:
     """OME for every image of an indexed LIF file (pure)."""
     images = []
     for scene in reader.scenes:
-        t, c, z, y, x = scene.shape
         steps = scene.steps
-        pixels = Pixels(
-            id=f"Pixels:{scene.index}",
-            dimension_order="XYZCT",
-            type=pixel_type(np.dtype(scene.dtype)),
-            size_t=t,
-            size_c=c,
-            size_z=z,
-            size_y=y,
-            size_x=x,
-            physical_size_x=steps.get("X"),
-            physical_size_y=steps.get("Y"),
-            physical_size_z=steps.get("Z"),
-            physical_size_x_unit=UnitsLength.MICROMETER,
-            physical_size_y_unit=UnitsLength.MICROMETER,
-            physical_size_z_unit=UnitsLength.MICROMETER,
-            time_increment=steps.get("T") if t > 1 else None,
-            time_increment_unit=UnitsTime.SECOND,
-            channels=_channels(scene),
-            metadata_only=MetadataOnly(),
+        pixels = generated_pixels(
+            scene.index,
+            scene.dtype,
+            scene.shape,
+            (steps.get("Z"), steps.get("Y"), steps.get("X")),
+            _channels(scene),
+            time_increment=steps.get("T"),
         )
         images.append(Image(id=f"Image:{scene.index}", name=scene.name, pixels=pixels))
     return OME(images=images, creator="fairway from liffile")
@@ -98,12 +83,7 @@ def describe_lif(reader: LifReader, header: str, reason: str) -> TiffDescription
     """OME and the vendor header for a LIF file read with liffile (``reason``: why)."""
     ome = lif_ome(reader)
     note = f"bioio-lif could not read the file ({reason}); read with liffile"
-    vendor: dict[str, JsonValue] = {
-        "kind": "xml",
-        "bytes": len(header),
-        "text": header[:_VENDOR_TEXT_CAP],
-        "truncated": len(header) > _VENDOR_TEXT_CAP,
-    }
+    vendor = vendor_text("xml", header)
     return TiffDescription(
         ome=ome,
         ome_xml=ome_types.to_xml(ome),
