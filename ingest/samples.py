@@ -245,6 +245,51 @@ def label_tiff_bytes(ome_tiff: bytes, *, c: int = 2, z: int = 16) -> bytes:
     return buf.getvalue()
 
 
+def write_ct_series(folder: Path, *, seed: int, slices: int = 24, size: int = 128) -> list[Path]:
+    """A CT series as a scanner exports it.
+
+    The patient's name is in the folder and file names, identifying attributes and a private
+    tag are in the headers: fairway de-identifies all of it on ingest.
+    """
+    from pydicom.dataset import Dataset, FileMetaDataset
+    from pydicom.uid import CTImageStorage, ExplicitVRLittleEndian, generate_uid
+
+    folder.mkdir(parents=True, exist_ok=True)
+    volume = blobs((slices, size, size), n=12, sigma=10.0, seed=seed).astype(np.int16) - 1024
+    study, series, frame = generate_uid(), generate_uid(), generate_uid()
+    files = []
+    for k in range(slices):
+        ds = Dataset()
+        ds.PatientName, ds.PatientID, ds.PatientBirthDate = "DOE^JANE", "MRN0042", "19700101"
+        ds.PatientSex, ds.InstitutionName = "F", "Sample University Hospital"
+        ds.ReferringPhysicianName, ds.AccessionNumber = "SMITH^ALAN", "ACC77"
+        ds.StudyDate, ds.StudyTime, ds.StudyDescription = "20261120", "101500", "CT DOE ankle"
+        ds.Modality, ds.Manufacturer, ds.ManufacturerModelName = "CT", "ACME", "Scanner 9000"
+        ds.StationName, ds.DeviceSerialNumber, ds.SoftwareVersions = "CT-2", "SN-981", "4.2"
+        ds.KVP, ds.Exposure, ds.SliceThickness = "120", 250, "1.5"
+        ds.BodyPartExamined = "ANKLE"
+        ds.StudyInstanceUID, ds.SeriesInstanceUID = study, series
+        ds.FrameOfReferenceUID, ds.SOPClassUID = frame, CTImageStorage
+        ds.SOPInstanceUID, ds.InstanceNumber = generate_uid(), k + 1
+        ds.ImageOrientationPatient = [1, 0, 0, 0, 1, 0]
+        ds.ImagePositionPatient = [-45.0, -45.0, 1.5 * k]
+        ds.PixelSpacing = [0.7, 0.7]
+        ds.Rows = ds.Columns = size
+        ds.SamplesPerPixel, ds.PhotometricInterpretation = 1, "MONOCHROME2"
+        ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 16, 16, 15, 1
+        ds.RescaleIntercept, ds.RescaleSlope = "0", "1"
+        ds.PixelData = volume[k].tobytes()
+        ds.private_block(0x0029, "ACME SCANNER", create=True).add_new(0x10, "LO", "DOE JANE")
+        ds.file_meta = FileMetaDataset()
+        ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
+        ds.file_meta.MediaStorageSOPClassUID = ds.SOPClassUID
+        ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
+        path = folder / f"DOE_JANE_IM{k + 1:04d}.dcm"
+        ds.save_as(path, enforce_file_format=True)
+        files.append(path)
+    return files
+
+
 def _plain_tiff_bytes(seed: int, size: int = 1024) -> bytes:
     buf = io.BytesIO()
     tifffile.imwrite(
@@ -328,6 +373,8 @@ class SampleInbox:
     complete: tuple[Path, ...]
     corrupt: tuple[Path, ...]
     in_progress: SlowWriter
+    #: the files of one CT series (archived as one dataset under a derived name)
+    dicom: tuple[Path, ...] = ()
 
 
 def write_sample_inbox(root: Path, *, seed: int | None = None) -> SampleInbox:
@@ -352,7 +399,12 @@ def write_sample_inbox(root: Path, *, seed: int | None = None) -> SampleInbox:
     ij.write_bytes(_imagej_bytes(seed + 200))
     truncated = wf / "plain_0003_transfer_cut.tif"
     truncated.write_bytes(_plain_tiff_bytes(seed + 300)[:200_000])
+    ct = write_ct_series(root / "ct" / "DOE^JANE_20261120", seed=seed + 500)
     writer = SlowWriter(wf / "plain_0002.tif", _plain_tiff_bytes(seed + 400)).start()
     return SampleInbox(
-        root=root, complete=(ome_path, plain, ij), corrupt=(truncated,), in_progress=writer
+        root=root,
+        complete=(ome_path, plain, ij),
+        corrupt=(truncated,),
+        in_progress=writer,
+        dicom=tuple(ct),
     )
