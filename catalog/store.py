@@ -271,6 +271,41 @@ class Catalog:
                 at=now,
             )
 
+    def curate(
+        self,
+        acq_id: str,
+        actor: str,
+        reason: str,
+        changes: list[dict[str, Any]],
+        *,
+        record: dict[str, Any],
+        report: dict[str, Any],
+        fair_level: str,
+    ) -> None:
+        """Store a curated record and its new validation, with one audit event per change.
+
+        Every event says who (``actor``), when, which field, the old and new value and why;
+        a last event records the re-validation and the FAIR level before and after.
+        """
+        now = utcnow()
+        with self.session() as s:
+            row = s.get(AcquisitionRow, acq_id)
+            if row is None:
+                raise CatalogError("no such acquisition", where=acq_id)
+            before = row.fair_level
+            row.record, row.report, row.fair_level, row.updated_at = record, report, fair_level, now
+            for change in changes:
+                _event(s, acq_id, actor, "curate", "fix", {**change, "reason": reason}, at=now)
+            _event(
+                s,
+                acq_id,
+                actor,
+                "curate",
+                "revalidate",
+                {"fair_level_before": before, "fair_level": fair_level, "reason": reason},
+                at=now,
+            )
+
     def event(
         self, acq_id: str, actor: str, step: str, action: str, detail: dict[str, Any] | None = None
     ) -> None:

@@ -340,6 +340,55 @@ def gaps(
 
 
 @app.command()
+def fix(
+    ctx: typer.Context,
+    dataset: Annotated[str | None, typer.Argument(help="Dataset to fix.")] = None,
+    assignments: Annotated[
+        list[str] | None,
+        typer.Option("--set", help="PATH=VALUE, e.g. study.license=CC-BY-4.0 (repeat)."),
+    ] = None,
+    from_file: Annotated[
+        Path | None,
+        typer.Option("--from", help="CSV (a 'dataset' column, one column per field) or YAML."),
+    ] = None,
+    reason: Annotated[str, typer.Option(help="Why: kept in the audit trail.")] = "",
+    by: Annotated[str | None, typer.Option(help="Who (default: the login name).")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Fix metadata fields, re-validate, and record who changed what and why."""
+    import getpass
+
+    from flows.curation import fix_datasets
+    from metadata.fixes import InvalidFixError, parse_assignment, read_fix_file
+
+    try:
+        if from_file is not None:
+            if dataset or assignments:
+                raise InvalidFixError("use either DATASET --set ... or --from FILE, not both")
+            fixes = read_fix_file(from_file)
+        elif dataset and assignments:
+            fixes = {dataset: dict(parse_assignment(a) for a in assignments)}
+        else:
+            raise InvalidFixError(
+                "nothing to fix", hint="fairway fix DATASET --set PATH=VALUE --reason TEXT"
+            )
+        results = fix_datasets(_settings(ctx), fixes, reason=reason, actor=by or getpass.getuser())
+    except FairwayError as exc:
+        _fail(exc)
+        return
+    if as_json:
+        _print_json([r.model_dump(mode="json") for r in results])
+        return
+    for r in results:
+        out.print(
+            f"[bold]{r.dataset}[/bold]: {len(r.changes)} field(s) changed; "
+            f"FAIR level {r.fair_level_before} -> {r.fair_level}"
+        )
+        for c in r.changes:
+            out.print(f"  {c.path}: {c.old!r} -> {c.new!r}")
+
+
+@app.command()
 def verify(
     ctx: typer.Context,
     dataset: Annotated[

@@ -1,0 +1,112 @@
+"""Curators' fixes, sequenced: load the record, apply, re-validate, store with an audit trail.
+
+Every value of every fix is checked against the schema before anything is stored; a bad
+value in one dataset of a bulk fix stops the whole fix (nothing partial is applied).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, JsonValue
+
+from catalog import Catalog
+from core.fieldpaths import parse_path
+from core.records import MetadataRecord, State
+from core.settings import Settings
+from metadata.fixes import FieldChange, InvalidFixError, apply_fixes
+from schemas import DEFAULT_SCHEMA, load
+from validators import validate
+
+__all__ = ["FixResult", "fix_datasets"]
+
+
+class FixResult(BaseModel):
+    """What a fix did to one dataset (stable: ``fairway fix --json`` prints a list of these)."""
+
+    dataset: str
+    changes: list[FieldChange]
+    fair_level_before: str | None
+    fair_level: str
+
+
+def _check_paths(changes: Mapping[str, JsonValue], dataset: str) -> None:
+    modules = set(load(DEFAULT_SCHEMA).get("properties", {}))
+    for path in changes:
+        top = parse_path(path)[0]
+        if top not in modules:
+            raise InvalidFixError(
+                f"'{path}' is not a field of the metadata schema",
+                where=dataset,
+                hint=f"field paths start with one of: {', '.join(sorted(modules))}",
+            )
+
+
+def fix_datasets(
+    settings: Settings,
+    fixes: Mapping[str, Mapping[str, JsonValue]],
+    *,
+    reason: str,
+    actor: str,
+) -> list[FixResult]:
+    """Apply ``fixes`` (dataset -> field path -> value) to archived datasets.
+
+    Raises
+    ------
+    InvalidFixError
+        A dataset is unknown or not archived, a path is not a schema field, or the schema
+        refuses a value; the message names them all and nothing was changed.
+    """
+    if not reason.strip():
+        raise InvalidFixError("a fix needs a reason", hint="add --reason 'what and why'")
+    catalog = Catalog.open(settings.catalog_url)
+    try:
+        planned: list[tuple[Any, MetadataRecord, list[FieldChange], Any]] = []
+        problems: list[str] = []
+        for dataset, changes in fixes.items():
+            row = catalog.find(dataset)
+            if row is None or row.state != State.ARCHIVED.value or row.record is None:
+                problems.append(f"{dataset}: no archived dataset of that name")
+                continue
+            _check_paths(changes, dataset)
+            record = MetadataRecord.model_validate(row.record)
+            fixed, done = apply_fixes(record, changes, actor)
+            store = Path(row.location or "") / "data" / f"{row.dataset}.ome.zarr"
+            report = validate(row.dataset, fixed, store)
+            changed = {c.path for c in done}
+            refused = [
+                f"{row.dataset}: {f.message}"
+                for f in report.findings
+                if f.check.startswith("schema") and f.path in changed
+            ]
+            problems.extend(refused)
+            planned.append((row, fixed, done, report))
+        if problems:
+            raise InvalidFixError(
+                "; ".join(problems), hint="nothing was changed; correct the values and run again"
+            )
+        results = []
+        for row, fixed, done, report in planned:
+            if done:
+                catalog.curate(
+                    row.id,
+                    actor,
+                    reason,
+                    [c.model_dump(mode="json") for c in done],
+                    record=fixed.model_dump(mode="json"),
+                    report=report.model_dump(mode="json"),
+                    fair_level=report.fair_level,
+                )
+            results.append(
+                FixResult(
+                    dataset=row.dataset,
+                    changes=done,
+                    fair_level_before=row.fair_level,
+                    fair_level=report.fair_level,
+                )
+            )
+        return results
+    finally:
+        catalog.close()
