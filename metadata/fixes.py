@@ -2,8 +2,8 @@
 
 A fix sets a field path (``study.license``, ``study.keywords[0]``) to a value. A value that
 is exactly a number (``12.5``) or a boolean (``true``) is one; anything else is text, kept as
-written. The new value is recorded with its source ``curator:<who>``; the value it replaced is kept in the
-change, so the audit trail can say who changed what, from what, to what, and why.
+written. The new value is recorded with its source ``curator:<who>``; the value it replaced
+is kept in the change, so the audit trail can say who changed what, from what, to what, why.
 """
 
 from __future__ import annotations

@@ -110,7 +110,10 @@ def test_bad_values_are_refused_and_nothing_is_applied(home: Path, tmp_path: Pat
 def test_yaml_bulk_fix(home: Path, tmp_path: Path) -> None:
     b = _dataset(home, "b.tif")
     doc = tmp_path / "fixes.yaml"
-    doc.write_text(f"{b}:\n  study.license: CC0-1.0\n  study.title: Synthetic blobs for the fix test\n", encoding="utf-8")
+    doc.write_text(
+        f"{b}:\n  study.license: CC0-1.0\n  study.title: Synthetic blobs for the fix test\n",
+        encoding="utf-8",
+    )
     result = runner.invoke(
         app, ["--home", str(home), "fix", "--from", str(doc), "--reason", "r", "--json"]
     )
