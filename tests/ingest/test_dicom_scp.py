@@ -102,3 +102,33 @@ def test_dcmtk_storescu_is_a_real_peer(tmp_path: Path) -> None:
     for p in received:
         assert p.read_bytes()[128:132] == b"DICM"  # whole Part 10 files, as sent
         assert pydicom.dcmread(p).PixelData
+
+
+def test_cli_dicom_listen_receives_until_its_time_is_up(tmp_path: Path) -> None:
+    import socket
+    import sys
+    import time
+
+    files, _, _ = make_dicom_series(tmp_path / "modality", n=2)
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    cli = [sys.executable, "-c", "from flows.cli import main; main()", "dicom-listen"]
+    options = ["--port", str(port), "--host", "127.0.0.1", "--allow", "CT_SCANNER"]
+    listener = subprocess.Popen(
+        [*cli, str(inbox), *options, "--seconds", "5"], stderr=subprocess.PIPE, text=True
+    )
+    try:
+        assert listener.stderr is not None
+        started = time.monotonic()
+        while "listening on" not in listener.stderr.readline():
+            assert time.monotonic() - started < 60, "dicom-listen did not start"
+        assert _send_with_pynetdicom(files, port, "CT_SCANNER") == [0, 0]
+        _, rest = listener.communicate(timeout=30)
+    finally:
+        listener.kill()
+    assert listener.returncode == 0, rest
+    assert "2 instance(s) received" in rest
+    assert len(list(inbox.glob("*.dcm"))) == 2
