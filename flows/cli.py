@@ -314,10 +314,16 @@ def gaps(
     dataset: Annotated[
         str | None, typer.Argument(help="Dataset id; all datasets if omitted.")
     ] = None,
+    queue: Annotated[
+        bool,
+        typer.Option(
+            "--all", help="The curator's work queue: datasets below the target, most missing first."
+        ),
+    ] = False,
     as_json: JsonOpt = False,
 ) -> None:
     """List metadata gaps and structural findings, with how to fix each."""
-    from flows.views import findings_of
+    from flows.views import findings_of, work_queue
 
     try:
         catalog, rows = _select_rows(ctx, dataset)
@@ -325,6 +331,26 @@ def gaps(
         _fail(exc)
         return
     catalog.close()
+    if queue:
+        entries = work_queue(rows)
+        if as_json:
+            _print_json(entries)
+            return
+        table = Table(
+            title=f"{len(entries)} datasets below {entries[0]['target'] if entries else 'target'}"
+        )
+        for col in ("dataset", "FAIR level", "errors", "warnings", "first fields to supply"):
+            table.add_column(col, overflow="fold")
+        for q in entries:
+            table.add_row(
+                q["dataset"],
+                q["fair_level"],
+                str(q["missing"]["error"]),
+                str(q["missing"]["warning"]),
+                ", ".join(q["fields"][:4]),
+            )
+        out.print(table)
+        return
     findings = [f for r in rows for f in findings_of(r)]
     if as_json:
         _print_json(findings)

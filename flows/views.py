@@ -42,6 +42,43 @@ def findings_of(row: AcquisitionRow) -> list[dict[str, Any]]:
     ]
 
 
+#: FAIR levels from lowest to highest (validators.report.fair_level)
+FAIR_LEVELS = ("none", "ngff", "rembi", "rembi+nbo-tier1")
+
+
+def work_queue(rows: list[AcquisitionRow], target: str = FAIR_LEVELS[-1]) -> list[dict[str, Any]]:
+    """Archived datasets below ``target``, most missing first (``fairway gaps --all``).
+
+    Each entry counts the findings that hold the dataset below the target (errors, then
+    warnings) and lists their field paths, so a curator can work down the list.
+    """
+    goal = FAIR_LEVELS.index(target)
+    queue: list[tuple[int, int, str, dict[str, Any]]] = []
+    for row in rows:
+        level = row.fair_level or "none"
+        if row.state != "archived" or FAIR_LEVELS.index(level) >= goal:
+            continue
+        blocking = [f for f in findings_of(row) if f["severity"] in {"error", "warning"}]
+        errors = sum(f["severity"] == "error" for f in blocking)
+        warnings = sum(f["severity"] == "warning" for f in blocking)
+        queue.append(
+            (
+                -errors,
+                -warnings,
+                row.dataset,
+                {
+                    "dataset": row.dataset,
+                    "source": row.source,
+                    "fair_level": level,
+                    "target": target,
+                    "missing": {"error": errors, "warning": warnings},
+                    "fields": [f["path"] for f in blocking],
+                },
+            )
+        )
+    return [entry for *_, entry in sorted(queue, key=lambda q: q[:3])]
+
+
 def dataset_files(location: str | None) -> list[dict[str, Any]]:
     """Payload files of an archived bag, from its manifest (path, sha256, size)."""
     if not location:

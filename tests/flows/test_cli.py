@@ -113,3 +113,12 @@ def test_watch_runs_the_flow_repeatedly_without_a_server(
     )
     assert result.exit_code == 0, result.output
     assert "archived=1" in result.output and "nothing new" in result.output
+
+
+def test_gaps_all_is_the_curators_work_queue(home: Path) -> None:
+    queue = _json(["--home", str(home), "gaps", "--all", "--json"])
+    assert queue and all(q["fair_level"] != q["target"] for q in queue)
+    missing = [(q["missing"]["error"], q["missing"]["warning"]) for q in queue]
+    assert missing == sorted(missing, reverse=True)  # most missing first
+    assert all(q["fields"] for q in queue)
+    assert not any(q["source"].endswith("c.tif") for q in queue)  # quarantined: not curation
