@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from prefect import task
+from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 
 from catalog import Catalog
@@ -35,6 +36,7 @@ from metadata.dicom_source import series_files
 from targets import ArchiveConflictError, LocalArchive, assemble_payload, bag_info
 from targets.package import RECORD_FILE, REPORT_FILE
 from validators import validate
+from validators.report import report_markdown
 
 __all__ = [
     "adopt_step",
@@ -150,6 +152,11 @@ def validate_step(
 ) -> ValidationReport:
     """Check NGFF structure and metadata; findings never block archiving."""
     report = validate(acq.dataset_id, record, store)
+    create_markdown_artifact(
+        report_markdown(report),
+        key=f"gaps-{acq.dataset_id}",
+        description=f"gap report of {acq.dataset_id} (FAIR level {report.fair_level})",
+    )
     catalog.event(
         acq.id,
         worker,

@@ -8,6 +8,7 @@ from typing import Any
 
 from catalog import Catalog
 from catalog.models import AcquisitionRow
+from validators.report import FAIR_LEVELS
 
 __all__ = ["dataset_files", "findings_of", "iso", "show_view", "status_row"]
 
@@ -40,10 +41,6 @@ def findings_of(row: AcquisitionRow) -> list[dict[str, Any]]:
     return [
         {"dataset": row.dataset, **{k: f.get(k) for k in keys}} for f in report.get("findings", [])
     ]
-
-
-#: FAIR levels from lowest to highest (validators.report.fair_level)
-FAIR_LEVELS = ("none", "ngff", "rembi", "rembi+nbo-tier1")
 
 
 def work_queue(rows: list[AcquisitionRow], target: str = FAIR_LEVELS[-1]) -> list[dict[str, Any]]:

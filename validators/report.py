@@ -10,7 +10,7 @@ from validators.loss import check_metadata_loss
 from validators.ngff import check_ngff
 from validators.schema import check_record
 
-__all__ = ["FAIR_LEVELS", "fair_level", "validate"]
+__all__ = ["FAIR_LEVELS", "fair_level", "report_markdown", "validate"]
 
 #: from lowest to highest
 FAIR_LEVELS = ("none", "ngff", "rembi", "rembi+nbo-tier1")
@@ -62,3 +62,27 @@ def validate(
         schema_ids=(load(schema_name)["$id"],),
         fair_level=fair_level(findings),
     )
+
+
+def _cell(text: object) -> str:
+    return str(text if text is not None else "").replace("|", "\\|").replace("\n", " ")
+
+
+def report_markdown(report: ValidationReport) -> str:
+    """The gap report as Markdown: FAIR level, counts, and one table row per finding."""
+    counts = {s.value: len(report.by_severity(s)) for s in Severity}
+    lines = [
+        f"# {report.dataset}: FAIR level `{report.fair_level}`",
+        "",
+        ", ".join(f"{n} {name}" for name, n in counts.items()),
+        "",
+        "| severity | level | module | field | problem | how to fix |",
+        "|---|---|---|---|---|---|",
+    ]
+    order = {Severity.ERROR: 0, Severity.WARNING: 1, Severity.INFO: 2}
+    for f in sorted(report.findings, key=lambda f: (order.get(f.severity, 3), f.module, f.path)):
+        lines.append(
+            f"| {f.severity.value} | {f.level} | {f.module} | `{_cell(f.path)}` | "
+            f"{_cell(f.message)} | {_cell(f.fix_hint)} |"
+        )
+    return "\n".join(lines) + "\n"

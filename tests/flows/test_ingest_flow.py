@@ -82,6 +82,24 @@ def test_every_acquisition_reaches_its_terminal_state(ingested: Ingested) -> Non
     assert rows["plain.tif"].fair_level == "ngff"
 
 
+def test_each_dataset_has_its_gap_report_as_a_prefect_artifact(ingested: Ingested) -> None:
+    import asyncio
+
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
+
+    row = next(r for r in _rows(ingested.settings) if r.source.endswith("plain.tif"))
+
+    async def read() -> list[object]:
+        async with get_client() as client:
+            key = ArtifactFilterKey(any_=[f"gaps-{row.dataset}"])
+            return list(await client.read_artifacts(artifact_filter=ArtifactFilter(key=key)))
+
+    [artifact] = asyncio.run(read())
+    assert artifact.type == "markdown"
+    assert f"# {row.dataset}: FAIR level `ngff`" in str(artifact.data)
+
+
 def test_sources_are_untouched(ingested: Ingested) -> None:
     assert tree_snapshot(ingested.inbox) == ingested.before
 

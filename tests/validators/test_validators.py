@@ -103,3 +103,43 @@ def test_ngff_check_of_missing_store(tmp_path: Path) -> None:
 @pytest.mark.parametrize("name", ["ozx_invalid_image-01.zarr", "ozx_invalid_image-04.zarr"])
 def test_invalid_corpus_stores_give_findings(corpus: Path, name: str) -> None:
     assert check_ngff(corpus / "ome-zarr" / name)
+
+
+def test_gap_report_as_markdown() -> None:
+    from core.records import ValidationReport
+    from validators.report import report_markdown
+
+    report = ValidationReport(
+        dataset="fw-x",
+        fair_level="ngff",
+        findings=(
+            Finding(
+                path="study.title",
+                module="study",
+                level="required",
+                severity=Severity.ERROR,
+                message="missing | with a pipe",
+                fix_hint="curator: supply it",
+                check="schema:rembi",
+            ),
+            Finding(
+                path="objective.lens_na",
+                module="instrument",
+                level="tier1",
+                severity=Severity.WARNING,
+                message="missing",
+                check="schema:rembi",
+            ),
+        ),
+    )
+    text = report_markdown(report)
+    assert text.startswith("# fw-x: FAIR level `ngff`")
+    rows = [
+        line
+        for line in text.splitlines()
+        if line.startswith("| error") or line.startswith("| warning")
+    ]
+    assert rows[0].startswith(
+        "| error | required | study | `study.title` | missing \\| with a pipe"
+    )
+    assert rows[1].startswith("| warning | tier1 | instrument | `objective.lens_na`")
