@@ -95,9 +95,10 @@ def test_each_dataset_has_its_gap_report_as_a_prefect_artifact(ingested: Ingeste
             key = ArtifactFilterKey(any_=[f"gaps-{row.dataset}"])
             return list(await client.read_artifacts(artifact_filter=ArtifactFilter(key=key)))
 
-    [artifact] = asyncio.run(read())
-    assert artifact.type == "markdown"
-    assert f"# {row.dataset}: FAIR level `ngff`" in str(artifact.data)
+    # other tests archive the same content (same dataset id) under the same test API
+    artifacts = asyncio.run(read())
+    assert artifacts and all(a.type == "markdown" for a in artifacts)
+    assert any(f"# {row.dataset}: FAIR level `ngff`" in str(a.data) for a in artifacts)
 
 
 def test_sources_are_untouched(ingested: Ingested) -> None:
