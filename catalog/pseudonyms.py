@@ -12,6 +12,7 @@ import secrets
 from pathlib import Path
 
 from sqlalchemy import String, create_engine, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 
 from core.settings import Settings
@@ -61,7 +62,7 @@ class PseudonymStore:
                 session.add(_Key(id=1, key_hex=secrets.token_hex(32)))
                 try:
                     session.commit()
-                except Exception:  # noqa: BLE001 - another process made it first
+                except IntegrityError:  # another process made it first: use theirs
                     session.rollback()
                 row = session.get(_Key, 1)
             assert row is not None

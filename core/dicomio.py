@@ -54,25 +54,53 @@ _NO_PIXELS = {"SR", "ECG", "ANN", "RTPLAN", "RTSTRUCT", "PR", "KO", "DOC"}
 def quiet_pydicom() -> Iterator[None]:
     """Turn pydicom's value validation, warnings and log lines off.
 
-    They quote header values, which can be PHI. pydicom's settings are process-wide; they are
-    restored on exit.
+    They quote header values, which can be PHI. pydicom's settings are process-wide, so the
+    quiet holds while any thread is inside (nested and concurrent uses are counted) and the
+    previous settings come back when the last one leaves.
     """
-    from pydicom import config
+    with _QUIET.enter(), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        yield
 
-    settings = config.settings
-    saved = (settings.reading_validation_mode, settings.writing_validation_mode)
-    pydicom_log = logging.getLogger("pydicom")
-    level = pydicom_log.level
-    settings.reading_validation_mode = config.IGNORE
-    settings.writing_validation_mode = config.IGNORE
-    pydicom_log.setLevel(logging.CRITICAL)
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
+
+class _Quiet:
+    """Reference-counted switch of pydicom's process-wide validation and log level."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._depth = 0
+        self._saved: tuple[Any, Any, int] | None = None
+
+    @contextlib.contextmanager
+    def enter(self) -> Iterator[None]:
+        from pydicom import config
+
+        settings, log = config.settings, logging.getLogger("pydicom")
+        with self._lock:
+            if self._depth == 0:
+                self._saved = (
+                    settings.reading_validation_mode,
+                    settings.writing_validation_mode,
+                    log.level,
+                )
+                settings.reading_validation_mode = config.IGNORE
+                settings.writing_validation_mode = config.IGNORE
+                log.setLevel(logging.CRITICAL)
+            self._depth += 1
+        try:
             yield
-    finally:
-        settings.reading_validation_mode, settings.writing_validation_mode = saved
-        pydicom_log.setLevel(level)
+        finally:
+            with self._lock:
+                self._depth -= 1
+                if self._depth == 0 and self._saved is not None:
+                    reading, writing, level = self._saved
+                    settings.reading_validation_mode = reading
+                    settings.writing_validation_mode = writing
+                    log.setLevel(level)
+
+
+#: one switch per process, as pydicom's settings are one per process
+_QUIET = _Quiet()
 
 
 @dataclass(frozen=True)
@@ -431,10 +459,12 @@ class DicomReader:
                 import pydicom
 
                 inst = self.instances[k]
+                ds: Any = None
                 try:
                     with quiet_pydicom():
                         ds = pydicom.dcmread(inst.path, force=True)
-                        if int(ds.Rows) * int(ds.Columns) * inst.frames * 8 > self.memory_limit:
+                        decoded = int(ds.Rows) * int(ds.Columns) * self.scene.samples * 8
+                        if decoded * inst.frames > self.memory_limit:
                             raise UnsupportedFormatError(
                                 "instance too large to decode within the memory limit",
                                 where=inst.name,
@@ -444,8 +474,11 @@ class DicomReader:
                 except FairwayError:
                     raise
                 except Exception as exc:  # noqa: BLE001 - bad input; not chained (may quote PHI)
+                    # the decoder's own text is not repeated: it is not ours to vouch for
+                    syntax = getattr(getattr(ds, "file_meta", None), "TransferSyntaxUID", None)
+                    name = getattr(syntax, "name", None) or "unknown transfer syntax"
                     raise CorruptInputError(
-                        f"pixel data cannot be decoded ({type(exc).__name__}: {exc})"[:300],
+                        f"pixel data cannot be decoded ({type(exc).__name__}; {name})",
                         where=inst.name,
                         hint="install the decoder for its transfer syntax or re-send the series",
                     ) from None

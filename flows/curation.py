@@ -13,12 +13,11 @@ from typing import Any
 from pydantic import BaseModel, JsonValue
 
 from catalog import Catalog
-from core.fieldpaths import parse_path
 from core.records import MetadataRecord, State
 from core.settings import Settings
 from metadata.fixes import FieldChange, InvalidFixError, apply_fixes
-from schemas import DEFAULT_SCHEMA, load
 from validators import validate
+from validators.schema import schema_modules, unknown_fields
 
 __all__ = ["FixResult", "fix_datasets"]
 
@@ -30,18 +29,6 @@ class FixResult(BaseModel):
     changes: list[FieldChange]
     fair_level_before: str | None
     fair_level: str
-
-
-def _check_paths(changes: Mapping[str, JsonValue], dataset: str) -> None:
-    modules = set(load(DEFAULT_SCHEMA).get("properties", {}))
-    for path in changes:
-        top = parse_path(path)[0]
-        if top not in modules:
-            raise InvalidFixError(
-                f"'{path}' is not a field of the metadata schema",
-                where=dataset,
-                hint=f"field paths start with one of: {', '.join(sorted(modules))}",
-            )
 
 
 def fix_datasets(
@@ -70,7 +57,13 @@ def fix_datasets(
             if row is None or row.state != State.ARCHIVED.value or row.record is None:
                 problems.append(f"{dataset}: no archived dataset of that name")
                 continue
-            _check_paths(changes, dataset)
+            unknown = unknown_fields(changes)
+            if unknown:
+                raise InvalidFixError(
+                    f"'{unknown[0]}' is not a field of the metadata schema",
+                    where=dataset,
+                    hint=f"field paths start with one of: {', '.join(schema_modules())}",
+                )
             record = MetadataRecord.model_validate(row.record)
             fixed, done = apply_fixes(record, changes, actor)
             store = Path(row.location or "") / "data" / f"{row.dataset}.ome.zarr"

@@ -18,7 +18,6 @@ from catalog import Catalog
 from catalog.pseudonyms import PseudonymStore
 from converters import write_ome_zarr
 from core.errors import FairwayError, RetryableError
-from core.labels import image_stem, label_parts
 from core.omeutil import parse_ome
 from core.progress import ProgressCallback
 from core.records import (
@@ -31,6 +30,7 @@ from core.records import (
 from core.settings import Settings
 from ingest import Candidate, fingerprint
 from ingest.dicom import DICOM_KIND
+from ingest.labels import label_files
 from metadata import extract
 from metadata.dicom_source import series_files
 from targets import ArchiveConflictError, LocalArchive, assemble_payload, bag_info
@@ -99,17 +99,6 @@ def extract_step(
 
 
 @task(name="convert", cache_policy=NO_CACHE)
-def label_files(acq: Acquisition) -> dict[str, Path]:
-    """The acquisition's label images (``<stem>.labels.<name>.tif``) by label name."""
-    stem = image_stem(acq.primary.path.name)
-    found = {}
-    for f in acq.files:
-        parts = label_parts(f.path.name)
-        if parts is not None and parts[0] == stem and f.path.parent == acq.primary.path.parent:
-            found[parts[1]] = f.path
-    return found
-
-
 def convert_step(
     acq: Acquisition,
     record: MetadataRecord,

@@ -9,11 +9,13 @@ archived as an image of its own.
 from __future__ import annotations
 
 from dataclasses import replace
+from pathlib import Path
 
 from core.labels import image_stem, label_parts
+from core.records import Acquisition
 from ingest.scan import Candidate
 
-__all__ = ["attach_labels"]
+__all__ = ["attach_labels", "label_files"]
 
 
 def attach_labels(cands: list[Candidate]) -> list[Candidate]:
@@ -43,3 +45,14 @@ def attach_labels(cands: list[Candidate]) -> list[Candidate]:
         else:
             out.append(replace(label, missing=(f"{stem}.* (the image of this label)",)))
     return out
+
+
+def label_files(acq: Acquisition) -> dict[str, Path]:
+    """The acquisition's label images (``<stem>.labels.<name>.tif``) by label name."""
+    stem = image_stem(acq.primary.path.name)
+    found = {}
+    for f in acq.files:
+        parts = label_parts(f.path.name)
+        if parts is not None and parts[0] == stem and f.path.parent == acq.primary.path.parent:
+            found[parts[1]] = f.path
+    return found

@@ -7,17 +7,23 @@ to supply, not just "study is required".
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import ValidationError
 
-from core.fieldpaths import expand
+from core.fieldpaths import expand, parse_path
 from core.records import Finding, MetadataRecord, Severity
 from schemas import DEFAULT_SCHEMA, load
 
-__all__ = ["SEVERITY_BY_LEVEL", "check_record", "record_document"]
+__all__ = [
+    "SEVERITY_BY_LEVEL",
+    "check_record",
+    "record_document",
+    "schema_modules",
+    "unknown_fields",
+]
 
 SEVERITY_BY_LEVEL = {
     "required": Severity.ERROR,
@@ -127,3 +133,14 @@ def check_record(record: MetadataRecord, schema_name: str = DEFAULT_SCHEMA) -> l
             seen.add(key)
             out.append(finding)
     return sorted(out, key=lambda f: (f.severity != Severity.ERROR, f.module, f.path))
+
+
+def schema_modules(schema_name: str = DEFAULT_SCHEMA) -> list[str]:
+    """The top-level modules of a schema (``study``, ``pixels``...), sorted."""
+    return sorted(load(schema_name).get("properties", {}))
+
+
+def unknown_fields(paths: Iterable[str], schema_name: str = DEFAULT_SCHEMA) -> list[str]:
+    """The field paths that fall outside every module of the schema (typos, other records)."""
+    modules = set(schema_modules(schema_name))
+    return [p for p in paths if parse_path(p)[0] not in modules]

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 from pathlib import Path
 
 import numpy as np
+import pydicom
 import pytest
 import zarr
 
@@ -37,7 +39,7 @@ def _prefect_database() -> Path | None:
 def test_phi_canaries_reach_no_sink(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     inbox = tmp_path / "inbox"
     # folder and file names written by the scanner carry canaries too
-    _files, canaries, covered = make_dicom_series(inbox / "CANARY-FOLDER-SMITH^ANNA", n=3)
+    files, canaries, covered = make_dicom_series(inbox / "CANARY-FOLDER-SMITH^ANNA", n=3)
     age(inbox)
     before = tree_snapshot(inbox)
     home = tmp_path / "home"
@@ -62,12 +64,19 @@ def test_phi_canaries_reach_no_sink(tmp_path: Path, caplog: pytest.LogCaptureFix
     assert hits == [], hits[:10]
     assert covered > 400
     # the pseudonym store (outside the archive) is the only place that links back
+    location = Path(outcome.location or "")
+    record = json.loads((location / "data" / "metadata" / "record.json").read_text())
+    header = json.loads(record["unmapped"]["dicom.header"]["text"])
+    archived_study = header["0020000D"]["Value"][0]  # StudyInstanceUID as archived
+    original_study = str(pydicom.dcmread(files[0]).StudyInstanceUID)
+    assert archived_study != original_study
     store = PseudonymStore.from_settings(settings)
-    assert store.original(outcome.dataset or "") is None
-    store.close()
+    try:
+        assert store.original(archived_study) == original_study
+    finally:
+        store.close()
     assert not any(p.name.startswith("pseudonyms") for p, _ in _bytes_under(home / "archive"))
     # and the pixels are there, as a Z stack with the geometry's spacing
-    location = Path(outcome.location or "")
     image = zarr.open_group(str(location / "data" / f"{outcome.dataset}.ome.zarr" / "0"), mode="r")
     assert image["0"].shape == (1, 1, 3, 16, 20)
     assert np.array_equal(
