@@ -281,6 +281,7 @@ class Catalog:
         record: dict[str, Any],
         report: dict[str, Any],
         fair_level: str,
+        metadata_version: int | None = None,
     ) -> None:
         """Store a curated record and its new validation, with one audit event per change.
 
@@ -302,7 +303,12 @@ class Catalog:
                 actor,
                 "curate",
                 "revalidate",
-                {"fair_level_before": before, "fair_level": fair_level, "reason": reason},
+                {
+                    "fair_level_before": before,
+                    "fair_level": fair_level,
+                    "reason": reason,
+                    "metadata_version": metadata_version,
+                },
                 at=now,
             )
 

@@ -10,6 +10,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, JsonValue
 
 __all__ = [
+    "FAIR_LEVELS",
     "Acquisition",
     "ArchivedDataset",
     "ConvertedImage",
@@ -22,6 +23,17 @@ __all__ = [
     "State",
     "ValidationReport",
 ]
+
+
+#: the FAIR levels a dataset can reach, from lowest to highest
+FAIR_LEVELS = (
+    "none",
+    "ngff",
+    "rembi",
+    "rembi+nbo-tier1",
+    "rembi+nbo-tier2",
+    "rembi+nbo-tier3",
+)
 
 
 class _Frozen(BaseModel):
@@ -139,6 +151,10 @@ class Finding(_Frozen):
     message: str
     fix_hint: str = ""
     check: str = Field(description="Which validator produced it, e.g. 'ngff', 'schema'.")
+    blocks: str | None = Field(
+        default=None,
+        description="The lowest FAIR level this finding holds back (None: it holds back none).",
+    )
 
 
 class ValidationReport(_Frozen):
@@ -148,6 +164,15 @@ class ValidationReport(_Frozen):
     findings: tuple[Finding, ...] = ()
     schema_ids: tuple[str, ...] = ()
     fair_level: str = "none"
+    profile: str = Field(default="", description="Facility profile the report was judged by.")
+    target: str = Field(default="", description="FAIR level the profile asks for.")
+
+    @property
+    def meets_target(self) -> bool:
+        """Whether the dataset reaches the level its profile asks for."""
+        if not self.target:
+            return True
+        return FAIR_LEVELS.index(self.fair_level) >= FAIR_LEVELS.index(self.target)
 
     @property
     def ngff_valid(self) -> bool:

@@ -85,6 +85,19 @@ class Settings(BaseSettings):
     claim_timeout_seconds: float = Field(
         default=6 * 3600, gt=0, description="A 'processing' claim older than this is re-taken."
     )
+    profile: str = Field(
+        default="rembi-nbo-tier1",
+        description="Facility profile for sources no profile's 'folders' or 'instruments' claim.",
+    )
+    profiles_dir: Path | None = Field(
+        default=None,
+        description="Folder of the facility's profile files; default '<home>/profiles'.",
+    )
+    instrument_registry: Path | None = Field(
+        default=None,
+        description="YAML file describing the facility's microscopes; default "
+        "'<home>/instruments.yaml' (used when it exists).",
+    )
 
     @property
     def catalog_url(self) -> str:
@@ -109,6 +122,16 @@ class Settings(BaseSettings):
     def staging_root(self) -> Path:
         """Folder where outputs are built before they are renamed into place."""
         return self.staging_dir or self.home / "staging"
+
+    @property
+    def profiles_root(self) -> Path:
+        """Folder of the facility's own profile files."""
+        return self.profiles_dir or self.home / "profiles"
+
+    @property
+    def registry_path(self) -> Path:
+        """The facility instrument registry file (it need not exist)."""
+        return self.instrument_registry or self.home / "instruments.yaml"
 
     def public_dict(self) -> dict[str, Any]:
         """Settings safe to show or pass as flow parameters (secrets left out)."""

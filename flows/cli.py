@@ -22,7 +22,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeElapsed
 from rich.progress import Progress as Bar
 from rich.table import Table
 
-from core.errors import FairwayError
+from core.errors import FairwayError, SettingsError
 from core.progress import Progress
 from core.records import State
 from core.settings import Settings, load_settings
@@ -243,7 +243,11 @@ def status(
         table.add_column(col, overflow="fold")
     for r in rows:
         table.add_row(
-            r["dataset"], r["state"], r["fair_level"] or "", r["source"], (r["reason"] or "")[:120]
+            r["dataset"],
+            r["state"],
+            (r["fair_level"] or "") + (f" (target {r['target']})" if r["target"] else ""),
+            r["source"],
+            (r["reason"] or "")[:120],
         )
     out.print(table)
 
@@ -273,8 +277,16 @@ def _select_rows(ctx: typer.Context, dataset: str | None) -> tuple[Any, list[Any
 
 
 @app.command()
-def show(ctx: typer.Context, dataset: str, as_json: JsonOpt = False) -> None:
-    """Show a dataset: record, validation summary, files, deliveries and events."""
+def show(
+    ctx: typer.Context,
+    dataset: str,
+    metadata_version: Annotated[
+        int | None,
+        typer.Option("--metadata-version", help="Show this archived metadata version's record."),
+    ] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Show a dataset: record, validation summary, versions, files, deliveries and events."""
     from flows.views import show_view
 
     try:
@@ -283,7 +295,10 @@ def show(ctx: typer.Context, dataset: str, as_json: JsonOpt = False) -> None:
         _fail(exc)
         return
     try:
-        view = show_view(catalog, row)
+        view = show_view(catalog, row, metadata_version)
+    except FairwayError as exc:
+        _fail(exc)
+        return
     finally:
         catalog.close()
     if as_json:
@@ -294,6 +309,12 @@ def show(ctx: typer.Context, dataset: str, as_json: JsonOpt = False) -> None:
     if view["reason"]:
         out.print(f"reason: {view['reason']}")
     out.print(f"findings: {view['validation']['counts']}")
+    versions = view["metadata_versions"]
+    if len(versions) > 1:
+        out.print(
+            "metadata versions: "
+            + "; ".join(f"v{v['version']} {v['actor']}: {v['reason']}" for v in versions)
+        )
     fields = (view["record"] or {}).get("fields", {})
     table = Table(title=f"{len(fields)} metadata fields")
     table.add_column("field")
@@ -317,22 +338,39 @@ def gaps(
     queue: Annotated[
         bool,
         typer.Option(
-            "--all", help="The curator's work queue: datasets below the target, most missing first."
+            "--all",
+            help="The curator's work queue: datasets below their profile, most missing first.",
         ),
     ] = False,
+    profile: Annotated[
+        str | None,
+        typer.Option("--profile", help="Judge against this profile instead of each dataset's."),
+    ] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """List metadata gaps and structural findings, with how to fix each."""
     from flows.views import findings_of, work_queue
+    from validators.profiles import load_profiles
 
     try:
+        settings = _settings(ctx)
+        target = None
+        if profile is not None:
+            profiles = load_profiles(settings)
+            if profile not in profiles:
+                raise SettingsError(
+                    f"no profile named '{profile}'",
+                    where=settings.profiles_root,
+                    hint=f"profiles: {', '.join(sorted(profiles))}",
+                )
+            target = profiles[profile].target
         catalog, rows = _select_rows(ctx, dataset)
     except FairwayError as exc:
         _fail(exc)
         return
     catalog.close()
     if queue:
-        entries = work_queue(rows)
+        entries = work_queue(rows, target)
         if as_json:
             _print_json(entries)
             return
@@ -351,13 +389,16 @@ def gaps(
             )
         out.print(table)
         return
-    findings = [f for r in rows for f in findings_of(r)]
+    findings = [f for r in rows for f in findings_of(r, target)]
     if as_json:
         _print_json(findings)
         return
     for r in rows:
         mine = [f for f in findings if f["dataset"] == r.dataset]
-        table = Table(title=f"{r.dataset} — FAIR level {r.fair_level} — {len(mine)} findings")
+        goal = target or (r.report or {}).get("target") or "?"
+        table = Table(
+            title=f"{r.dataset} — FAIR level {r.fair_level} (target {goal}) — {len(mine)} findings"
+        )
         for col in ("severity", "level", "module", "path", "fix"):
             table.add_column(col, overflow="fold")
         for f in mine:
@@ -379,9 +420,16 @@ def fix(
     ] = None,
     reason: Annotated[str, typer.Option(help="Why: kept in the audit trail.")] = "",
     by: Annotated[str | None, typer.Option(help="Who (default: the login name).")] = None,
+    accept_suggestions: Annotated[
+        bool,
+        typer.Option(
+            "--accept-suggestions",
+            help="Also apply the values the gap report calls auto-fillable (FBbi term, drafts).",
+        ),
+    ] = False,
     as_json: JsonOpt = False,
 ) -> None:
-    """Fix metadata fields, re-validate, and record who changed what and why."""
+    """Fix metadata fields, re-validate, archive a new metadata version, record who and why."""
     import getpass
 
     from flows.curation import fix_datasets
@@ -392,13 +440,19 @@ def fix(
             if dataset or assignments:
                 raise InvalidFixError("use either DATASET --set ... or --from FILE, not both")
             fixes = read_fix_file(from_file)
-        elif dataset and assignments:
-            fixes = {dataset: dict(parse_assignment(a) for a in assignments)}
+        elif dataset and (assignments or accept_suggestions):
+            fixes = {dataset: dict(parse_assignment(a) for a in assignments or [])}
         else:
             raise InvalidFixError(
                 "nothing to fix", hint="fairway fix DATASET --set PATH=VALUE --reason TEXT"
             )
-        results = fix_datasets(_settings(ctx), fixes, reason=reason, actor=by or getpass.getuser())
+        results = fix_datasets(
+            _settings(ctx),
+            fixes,
+            reason=reason,
+            actor=by or getpass.getuser(),
+            accept_suggestions=accept_suggestions,
+        )
     except FairwayError as exc:
         _fail(exc)
         return
@@ -409,6 +463,7 @@ def fix(
         out.print(
             f"[bold]{r.dataset}[/bold]: {len(r.changes)} field(s) changed; "
             f"FAIR level {r.fair_level_before} -> {r.fair_level}"
+            + (f"; archived metadata version {r.metadata_version}" if r.metadata_version else "")
         )
         for c in r.changes:
             out.print(f"  {c.path}: {c.old!r} -> {c.new!r}")

@@ -1,7 +1,10 @@
-"""Curators' fixes, sequenced: load the record, apply, re-validate, store with an audit trail.
+"""Curators' fixes: apply, re-validate, archive a new metadata version, keep an audit trail.
 
 Every value of every fix is checked against the schema before anything is stored; a bad
-value in one dataset of a bulk fix stops the whole fix (nothing partial is applied).
+value in one dataset of a bulk fix stops the whole fix (nothing partial is applied). The
+archived copy gets a new metadata version (RO-Crate, record, report, OME-XML, NGFF scale)
+before the catalog records the change; pixel data is never rewritten and the previous version
+stays readable (``fairway show DATASET --metadata-version N``).
 """
 
 from __future__ import annotations
@@ -15,7 +18,11 @@ from pydantic import BaseModel, JsonValue
 from catalog import Catalog
 from core.records import MetadataRecord, State
 from core.settings import Settings
+from flows.steps import tool_version
 from metadata.fixes import FieldChange, InvalidFixError, apply_fixes
+from metadata.ome_apply import apply_to_ome
+from metadata.suggest import suggestions
+from targets.versions import metadata_view, write_version
 from validators import validate
 from validators.schema import schema_modules, unknown_fields
 
@@ -29,6 +36,7 @@ class FixResult(BaseModel):
     changes: list[FieldChange]
     fair_level_before: str | None
     fair_level: str
+    metadata_version: int | None = None
 
 
 def fix_datasets(
@@ -37,8 +45,13 @@ def fix_datasets(
     *,
     reason: str,
     actor: str,
+    accept_suggestions: bool = False,
 ) -> list[FixResult]:
     """Apply ``fixes`` (dataset -> field path -> value) to archived datasets.
+
+    With ``accept_suggestions``, the values the gap report offers as auto-fillable (FBbi term
+    from the acquisition mode, drafted descriptions...) are applied too, under the curator's
+    name; an explicit value for the same field wins.
 
     Raises
     ------
@@ -65,9 +78,17 @@ def fix_datasets(
                     hint=f"field paths start with one of: {', '.join(schema_modules())}",
                 )
             record = MetadataRecord.model_validate(row.record)
+            if accept_suggestions:
+                offered = {k: s.value for k, s in suggestions(record).items()}
+                changes = {**offered, **changes}
             fixed, done = apply_fixes(record, changes, actor)
-            store = Path(row.location or "") / "data" / f"{row.dataset}.ome.zarr"
-            report = validate(row.dataset, fixed, store)
+            if done:
+                curated = [k for k, v in fixed.fields.items() if v.source.startswith("curator:")]
+                fixed = fixed.model_copy(
+                    update={"ome_xml": apply_to_ome(record.ome_xml, fixed, curated)}
+                )
+            with metadata_view(Path(row.location or ""), fixed) as view:
+                report = validate(row.dataset, fixed, view)
             changed = {c.path for c in done}
             refused = [
                 f"{row.dataset}: {f.message}"
@@ -82,7 +103,17 @@ def fix_datasets(
             )
         results = []
         for row, fixed, done, report in planned:
+            version = None
             if done:
+                version = write_version(
+                    Path(row.location or ""),
+                    fixed,
+                    report,
+                    changed=[c.path for c in done],
+                    actor=actor,
+                    reason=reason,
+                    tool_version=tool_version(),
+                ).version
                 catalog.curate(
                     row.id,
                     actor,
@@ -91,6 +122,7 @@ def fix_datasets(
                     record=fixed.model_dump(mode="json"),
                     report=report.model_dump(mode="json"),
                     fair_level=report.fair_level,
+                    metadata_version=version,
                 )
             results.append(
                 FixResult(
@@ -98,6 +130,7 @@ def fix_datasets(
                     changes=done,
                     fair_level_before=row.fair_level,
                     fair_level=report.fair_level,
+                    metadata_version=version,
                 )
             )
         return results

@@ -14,7 +14,7 @@ from catalog import Catalog
 from core.settings import load_settings
 from flows.ingestion import run_ingest
 from flows.views import findings_of, status_row
-from ingest.samples import write_sample_inbox
+from ingest.samples import write_registry, write_sample_inbox
 
 __all__ = ["DEMO_QUIET_SECONDS", "print_demo", "run_demo"]
 
@@ -36,6 +36,7 @@ def run_demo(
     inbox = Path(inbox) if inbox is not None else home / "inbox"
     settings = load_settings(home, quiet_seconds=DEMO_QUIET_SECONDS)
     _say(console, f"writing sample instrument output to {inbox}")
+    write_registry(home)
     samples = write_sample_inbox(inbox)
     slow = samples.in_progress.path
     try:

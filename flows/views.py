@@ -8,9 +8,21 @@ from typing import Any
 
 from catalog import Catalog
 from catalog.models import AcquisitionRow
-from validators.report import FAIR_LEVELS
+from core.errors import TargetError
+from core.records import FAIR_LEVELS, Finding
+from targets.versions import list_versions, read_version
+from validators.report import DEFAULT_TARGET
+from validators.schema import blocked_level, severity_for
 
-__all__ = ["dataset_files", "findings_of", "iso", "show_view", "status_row"]
+__all__ = [
+    "dataset_files",
+    "findings_of",
+    "iso",
+    "metadata_versions",
+    "show_view",
+    "status_row",
+    "work_queue",
+]
 
 
 def iso(moment: datetime | None) -> str | None:
@@ -28,34 +40,50 @@ def status_row(row: AcquisitionRow) -> dict[str, Any]:
         "source": row.source,
         "dataset": row.dataset,
         "fair_level": row.fair_level,
+        "profile": (row.report or {}).get("profile"),
+        "target": (row.report or {}).get("target"),
         "reason": row.reason,
         "location": row.location,
         "updated_at": iso(row.updated_at),
     }
 
 
-def findings_of(row: AcquisitionRow) -> list[dict[str, Any]]:
-    """Findings of one dataset, each with the dataset id (``fairway gaps --json``)."""
-    report = row.report or {}
-    keys = ("path", "module", "level", "severity", "message", "fix_hint")
-    return [
-        {"dataset": row.dataset, **{k: f.get(k) for k in keys}} for f in report.get("findings", [])
-    ]
+def findings_of(row: AcquisitionRow, target: str | None = None) -> list[dict[str, Any]]:
+    """Findings of one dataset, each with the dataset id (``fairway gaps --json``).
 
-
-def work_queue(rows: list[AcquisitionRow], target: str = FAIR_LEVELS[-1]) -> list[dict[str, Any]]:
-    """Archived datasets below ``target``, most missing first (``fairway gaps --all``).
-
-    Each entry counts the findings that hold the dataset below the target (errors, then
-    warnings) and lists their field paths, so a curator can work down the list.
+    With ``target`` (another profile's level), severities are judged against it instead of
+    the dataset's own profile: what it holds back below REMBI is an error, up to the target a
+    warning, beyond it information.
     """
-    goal = FAIR_LEVELS.index(target)
+    report = row.report or {}
+    keys = ("path", "module", "level", "severity", "message", "fix_hint", "check", "blocks")
+    out = []
+    for f in report.get("findings", []):
+        item = {"dataset": row.dataset, **{k: f.get(k) for k in keys}}
+        if target is not None:
+            finding = Finding.model_validate(f)
+            blocks = blocked_level(finding)
+            if finding.check.startswith("schema") or blocks in {None, "rembi"}:
+                item["severity"] = severity_for(blocks, target).value
+            item["blocks"] = blocks
+        out.append(item)
+    return out
+
+
+def work_queue(rows: list[AcquisitionRow], target: str | None = None) -> list[dict[str, Any]]:
+    """Archived datasets below their profile's level, most missing first (``gaps --all``).
+
+    ``target`` replaces every dataset's own profile target. Each entry counts the findings
+    that hold the dataset below the target (errors, then warnings) and lists their field
+    paths, so a curator can work down the list.
+    """
     queue: list[tuple[int, int, str, dict[str, Any]]] = []
     for row in rows:
         level = row.fair_level or "none"
-        if row.state != "archived" or FAIR_LEVELS.index(level) >= goal:
+        goal = target or (row.report or {}).get("target") or DEFAULT_TARGET
+        if row.state != "archived" or FAIR_LEVELS.index(level) >= FAIR_LEVELS.index(goal):
             continue
-        blocking = [f for f in findings_of(row) if f["severity"] in {"error", "warning"}]
+        blocking = [f for f in findings_of(row, goal) if f["severity"] in {"error", "warning"}]
         errors = sum(f["severity"] == "error" for f in blocking)
         warnings = sum(f["severity"] == "warning" for f in blocking)
         queue.append(
@@ -67,7 +95,8 @@ def work_queue(rows: list[AcquisitionRow], target: str = FAIR_LEVELS[-1]) -> lis
                     "dataset": row.dataset,
                     "source": row.source,
                     "fair_level": level,
-                    "target": target,
+                    "target": goal,
+                    "profile": (row.report or {}).get("profile"),
                     "missing": {"error": errors, "warning": warnings},
                     "fields": [f["path"] for f in blocking],
                 },
@@ -95,9 +124,36 @@ def dataset_files(location: str | None) -> list[dict[str, Any]]:
     return files
 
 
-def show_view(catalog: Catalog, row: AcquisitionRow) -> dict[str, Any]:
-    """Everything about one dataset (``fairway show --json``)."""
+def metadata_versions(location: str | None) -> list[dict[str, Any]]:
+    """The archived metadata versions of a dataset, oldest first."""
+    if not location or not Path(location).is_dir():
+        return []
+    return [
+        {"version": v.version, "at": v.at, "actor": v.actor, "reason": v.reason,
+         "changed": list(v.changed)}
+        for v in list_versions(Path(location))
+    ]  # fmt: skip
+
+
+def show_view(
+    catalog: Catalog, row: AcquisitionRow, metadata_version: int | None = None
+) -> dict[str, Any]:
+    """Everything about one dataset (``fairway show --json``).
+
+    With ``metadata_version``, ``record`` is that archived version's record, read back from
+    the archive (the catalog holds the current one).
+
+    Raises
+    ------
+    TargetError
+        The dataset has no such metadata version.
+    """
     report = row.report or {}
+    record = row.record
+    if metadata_version is not None:
+        if not row.location:
+            raise TargetError("the dataset is not archived", where=row.dataset)
+        record = read_version(Path(row.location), metadata_version).model_dump(mode="json")
     findings = report.get("findings", [])
     counts: dict[str, int] = {}
     for f in findings:
@@ -106,9 +162,12 @@ def show_view(catalog: Catalog, row: AcquisitionRow) -> dict[str, Any]:
         **status_row(row),
         "fingerprint": row.fingerprint,
         "kind": row.kind,
-        "record": row.record,
+        "record": record,
+        "metadata_versions": metadata_versions(row.location),
         "validation": {
             "fair_level": report.get("fair_level"),
+            "profile": report.get("profile"),
+            "target": report.get("target"),
             "schema_ids": report.get("schema_ids", []),
             "counts": counts,
             "findings": findings,

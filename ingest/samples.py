@@ -35,11 +35,13 @@ from ome_types.model import (
 )
 
 __all__ = [
+    "REGISTRY_YAML",
     "SIDECAR_YAML",
     "SampleInbox",
     "SlowWriter",
     "blobs",
     "ome_tiff_bytes",
+    "write_registry",
     "write_sample_inbox",
 ]
 
@@ -63,8 +65,25 @@ biosample:
       ncbi_taxon: "NCBITaxon:9606"
   biological_entity: HeLa cell line (CVCL_0030)
 specimen:
-  sample_preparation_protocol: Cells seeded on #1.5 glass-bottom dishes, transfected 24 h before imaging, imaged live in phenol-red-free medium.
+  sample_preparation_protocol: Cells seeded on #1.5 glass-bottom dishes, transfected 24 h before imaging, fixed in 4% paraformaldehyde and kept in PBS.
   live_sample: false
+  sample_type: Cell
+  cover_glass:
+    number: "#1.5"
+  sample_holder:
+    type: 35 mm glass-bottom dish
+experiment:
+  purpose: Localization
+  labelling_method: Transient transfection with paxillin-EGFP and a mCherry membrane marker
+channels:
+  - light_source_settings:
+      power_at_sample: 1.2
+  - light_source_settings:
+      power_at_sample: 0.9
+annotations:
+  overview: Focal adhesions segmented in every Z plane.
+  types: [segmentation_mask]
+  method: Otsu threshold of the EGFP channel, checked by eye.
 acquisition:
   imaging_method:
     - label: spinning disk confocal microscopy
@@ -72,6 +91,50 @@ acquisition:
   imaging_instrument_description: Inverted microscope with spinning-disk unit, 60x/1.4 oil objective, sCMOS camera.
   image_acquisition_parameters: 488 nm and 561 nm lasers, 100 ms exposure, 0.3 um Z steps.
 """
+
+
+REGISTRY_YAML = """\
+# The facility's instrument registry: hardware described once, matched by serial number.
+instruments:
+  - id: spinning-disk-room-2
+    match: {serial_number: TI2-552107}
+    fields:
+      acquisition_software.developer: Nikon
+      acquisition_software.version: 5.42.03
+      stage:
+        manufacturer: Nikon
+        model: Ti2-E motorized stage
+        encoded: true
+        motorized: true
+        xy_repeatability: 1.0
+        z_repeatability: 0.1
+    objectives:
+      - model: CFI Plan Apo Lambda 60x Oil
+        infinity_corrected: true
+        dic: false
+        contrast_modulation: None
+    detectors:
+      - model: ORCA-Fusion BT
+        pixel_width: 6.5
+        pixel_height: 6.5
+    light_sources:
+      - {model: OBIS 488 LX, tuneable: false, pulse: CW, modulation: Digital}
+      - {model: OBIS 561 LS, tuneable: false, pulse: CW, modulation: Digital}
+    filters:
+      - {manufacturer: Chroma, model: ET525/50m, type: BandPass, cut_in: 500, cut_out: 550}
+      - {manufacturer: Chroma, model: ET600/50m, type: BandPass, cut_in: 575, cut_out: 625}
+    dichroics:
+      - {manufacturer: Chroma, model: ZT405/488/561rpc}
+"""
+
+
+def write_registry(home: Path) -> Path:
+    """Write the sample facility's instrument registry into ``home`` unless one exists."""
+    path = home / "instruments.yaml"
+    if not path.exists():
+        home.mkdir(parents=True, exist_ok=True)
+        path.write_text(REGISTRY_YAML, encoding="utf-8")
+    return path
 
 
 def blobs(

@@ -5,7 +5,7 @@ symbolic link. Grouping rules:
 
 * a directory named ``*.zarr`` is one unit;
 * every other image file is one unit;
-* sidecar files (``fairway.yaml|yml|json``) belong to every unit in their folder;
+* sidecar files (``fairway.yaml|yml|json|csv``) belong to every unit in their folder;
 * hidden files, editor/OS junk and the configured sentinel are never content.
 """
 
@@ -31,7 +31,7 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-SIDECAR_NAMES = frozenset({"fairway.yaml", "fairway.yml", "fairway.json"})
+SIDECAR_NAMES = frozenset({"fairway.yaml", "fairway.yml", "fairway.json", "fairway.csv"})
 JUNK_NAMES = frozenset({"thumbs.db", "desktop.ini", ".ds_store"})
 #: suffixes of files that are, by convention, still being written
 IN_PROGRESS_SUFFIXES = (".part", ".partial", ".tmp", ".crdownload", ".filepart", ".!sync")

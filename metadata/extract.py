@@ -9,14 +9,17 @@ from core.lifio import lif_fallback
 from core.records import Acquisition, MetadataRecord, Sourced
 from core.settings import Settings
 from core.tiffio import open_tiff_source
+from ingest.labels import label_files
 from metadata.bioio_source import describe_bioio
 from metadata.czi_source import describe_czi
 from metadata.deid import PseudonymSink
 from metadata.dicom_source import describe_dicom
 from metadata.lif_source import describe_lif
 from metadata.ome_map import ome_annotations, ome_fields
+from metadata.registry import load_registry, match_instrument, registry_fields
 from metadata.sidecar import read_sidecar
 from metadata.tiff import describe_tiff
+from validators.profiles import select_profile
 
 __all__ = ["extract", "unsupported"]
 
@@ -43,6 +46,8 @@ def _file_facts(acq: Acquisition, file_format: str) -> dict[str, Sourced]:
         "source.fingerprint": Sourced(value=acq.fingerprint, source="file:sha256"),
         "source.total_bytes": Sourced(value=acq.total_bytes, source="file:stat"),
     }
+    for i, name in enumerate(sorted(label_files(acq))):
+        facts[f"image_data.labels[{i}]"] = Sourced(value=name, source="file:name")
     for i, f in enumerate(acq.files):
         facts[f"source.files[{i}].name"] = Sourced(value=f.relpath, source="file:name")
         facts[f"source.files[{i}].sha256"] = Sourced(value=f.sha256, source="file:sha256")
@@ -110,17 +115,69 @@ def extract(
         unmapped["ome.annotations"] = annotations
     conflicts: dict[str, JsonValue] = {}
     for sidecar in acq.sidecars:
-        for key, item in read_sidecar(sidecar.path, max_bytes=settings.max_sidecar_bytes).items():
-            existing = fields.get(key)
-            if existing is None:
-                fields[key] = item
-            elif existing.value != item.value:
-                conflicts[key] = {"kept": existing.model_dump(), "sidecar": item.model_dump()}
+        offered = read_sidecar(sidecar.path, max_bytes=settings.max_sidecar_bytes)
+        _fill(fields, offered, conflicts, "sidecar")
+    instrument = match_instrument(fields, load_registry(settings.registry_path))
+    if instrument is not None:
+        _fill(fields, registry_fields(fields, instrument), conflicts, "registry")
+    _derive(fields)
+    profile = select_profile(
+        acq.source, MetadataRecord(fields=fields, ome_xml="", ome_xml_origin="generated"), settings
+    )
+    defaults = {
+        k: Sourced(value=v, source=f"profile:{profile.name}") for k, v in profile.defaults.items()
+    }
+    _fill(fields, defaults, conflicts, "profile")
     if conflicts:
         unmapped["fairway.conflicts"] = conflicts
+    unmapped["fairway"] = {"profile": profile.name, "target": profile.target}
     return MetadataRecord(
         fields=fields,
         unmapped=unmapped,
         ome_xml=desc.ome_xml,
         ome_xml_origin=desc.origin,
     )
+
+
+def _fill(
+    fields: dict[str, Sourced],
+    offered: dict[str, Sourced],
+    conflicts: dict[str, JsonValue],
+    kind: str,
+) -> None:
+    """Add ``offered`` values where ``fields`` has none; keep disagreements as conflicts."""
+    for key, item in offered.items():
+        existing = fields.get(key)
+        if existing is None:
+            fields[key] = item
+        elif existing.value != item.value:
+            conflicts[key] = {"kept": existing.model_dump(), kind: item.model_dump()}
+
+
+def _derive(fields: dict[str, Sourced]) -> None:
+    """Facts that follow from others.
+
+    Each channel's detector type (for the conditional camera / point-detector rules), and its
+    effective bit depth from the pixels' significant bits (OME's name for the same fact).
+    """
+    bits = fields.get("pixels.significant_bits")
+    detectors = {
+        fields[k].value: k.removesuffix(".id")
+        for k in fields
+        if k.startswith("detectors[") and k.endswith("].id")
+    }
+    types = [k for k in fields if k.startswith("detectors[") and k.endswith("].type")]
+    i = 0
+    while f"channels[{i}].name" in fields or any(k.startswith(f"channels[{i}].") for k in fields):
+        ref = fields.get(f"channels[{i}].detector_settings.id")
+        det = detectors.get(ref.value) if ref is not None else None
+        if det is None and len(types) == 1:
+            det = types[0].removesuffix(".type")
+        kind = fields.get(f"{det}.type") if det else None
+        key = f"channels[{i}].detector_settings.detector_type"
+        if kind is not None and key not in fields:
+            fields[key] = Sourced(value=kind.value, source=f"derived:{det}.type")
+        depth = f"channels[{i}].detector_settings.effective_bit_depth"
+        if bits is not None and depth not in fields:
+            fields[depth] = Sourced(value=bits.value, source="derived:pixels.significant_bits")
+        i += 1

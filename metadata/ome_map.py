@@ -125,7 +125,18 @@ def _instrument(c: _Collector, inst: Instrument, where: str, objective_id: str |
     for i, src in enumerate(sources):
         w = f"{where}/LightSource[{i}]"
         c.put(f"light_sources[{i}].kind", type(src).__name__, w)
-        for attr in ("id", "manufacturer", "model", "serial_number", "power", "type", "wavelength"):
+        for attr in (
+            "id",
+            "manufacturer",
+            "model",
+            "serial_number",
+            "power",
+            "type",
+            "wavelength",
+            "tuneable",
+            "pulse",
+            "repetition_rate",
+        ):
             c.put(f"light_sources[{i}].{attr}", getattr(src, attr, None), f"{w}@{attr}")
     for i, f in enumerate(inst.filters):
         w = f"{where}/Filter[{i}]"

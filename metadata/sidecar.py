@@ -1,20 +1,25 @@
-"""Sidecar files written by people next to the data (``fairway.yaml`` / ``fairway.json``).
+"""Sidecar files written by people next to the data (``fairway.yaml`` / ``.json`` / ``.csv``).
 
 They carry what no instrument knows: study, biosample, specimen, licence. Parsing is bounded
 (size cap, YAML safe loader, no aliases bombs via the size cap) and keys are field paths.
+A CSV sidecar has two columns, ``field`` and ``value``, one field path per row (a
+spreadsheet export); numbers and true/false become numbers and booleans.
 """
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from core.errors import CorruptInputError, InputTooLargeError, UnsafeInputError
+from core.errors import CorruptInputError, FairwayError, InputTooLargeError, UnsafeInputError
 from core.fieldpaths import flatten
 from core.records import Sourced
+from metadata.fixes import parse_assignment
 
 __all__ = ["read_sidecar"]
 
@@ -51,6 +56,8 @@ def read_sidecar(path: Path, *, max_bytes: int) -> dict[str, Sourced]:
             f"sidecar is {size} bytes, above the cap of {max_bytes}", where=path
         )
     text = path.read_text(encoding="utf-8", errors="replace")
+    if path.suffix.lower() == ".csv":
+        return _from_csv(text, path)
     try:
         doc = json.loads(text) if path.suffix.lower() == ".json" else yaml.safe_load(text)
     except (json.JSONDecodeError, yaml.YAMLError) as exc:
@@ -69,3 +76,26 @@ def read_sidecar(path: Path, *, max_bytes: int) -> dict[str, Sourced]:
         for key, value in flatten(doc).items()
         if value is not None
     }
+
+
+def _from_csv(text: str, path: Path) -> dict[str, Sourced]:
+    reader = csv.DictReader(io.StringIO(text.lstrip("\ufeff")))
+    if reader.fieldnames is None or not {"field", "value"} <= set(reader.fieldnames):
+        raise CorruptInputError(
+            "a CSV sidecar needs the columns 'field' and 'value'",
+            where=path,
+            hint="one row per field path",
+        )
+    out: dict[str, Sourced] = {}
+    for n, row in enumerate(reader, start=2):
+        key = (row.get("field") or "").strip()
+        value = (row.get("value") or "").strip()
+        if not key or not value:
+            continue
+        _check_keys({k: None for k in key.replace("[", ".").replace("]", "").split(".")}, path)
+        try:
+            field, typed = parse_assignment(f"{key}={value}")
+        except FairwayError as exc:
+            raise CorruptInputError(f"row {n}: {exc.problem}", where=path) from None
+        out[field] = Sourced(value=typed, source=f"sidecar:{path.name}")
+    return out

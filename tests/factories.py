@@ -12,10 +12,13 @@ from typing import Any
 import numpy as np
 import tifffile
 
-from ingest.samples import SIDECAR_YAML, blobs, ome_tiff_bytes
+from core.records import Acquisition, SourceFile
+from ingest.samples import REGISTRY_YAML, SIDECAR_YAML, blobs, ome_tiff_bytes
 
 __all__ = [
+    "REGISTRY_YAML",
     "SIDECAR_YAML",
+    "acquisition_of",
     "age",
     "make_imagej",
     "make_inbox",
@@ -23,6 +26,24 @@ __all__ = [
     "make_plain_tiff",
     "tree_snapshot",
 ]
+
+
+def acquisition_of(path: Path, kind: str = "tiff", sidecars: tuple[Path, ...] = ()) -> Acquisition:
+    """An acquisition of one file (and its sidecars), as the scanner would hand it over."""
+
+    def sf(p: Path) -> SourceFile:
+        st = p.stat()
+        return SourceFile(
+            path=p, relpath=p.name, size=st.st_size, mtime_ns=st.st_mtime_ns, sha256="0" * 64
+        )
+
+    return Acquisition(
+        fingerprint="ab" * 32,
+        source=path,
+        kind=kind,
+        files=(sf(path),),
+        sidecars=tuple(sf(s) for s in sidecars),
+    )
 
 
 def age(path: Path, seconds: float = 3600.0) -> None:

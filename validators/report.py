@@ -4,28 +4,51 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from core.records import Finding, MetadataRecord, Severity, ValidationReport
+from core.records import FAIR_LEVELS, Finding, MetadataRecord, Severity, ValidationReport
+from metadata.suggest import suggestions
 from schemas import DEFAULT_SCHEMA, load
+from validators.consistency import check_consistency
 from validators.loss import check_metadata_loss
 from validators.ngff import check_ngff
-from validators.schema import check_record
+from validators.schema import blocked_level, check_record
 
-__all__ = ["FAIR_LEVELS", "fair_level", "report_markdown", "validate"]
+__all__ = ["FAIR_LEVELS", "fair_level", "record_profile", "report_markdown", "validate"]
 
-#: from lowest to highest
-FAIR_LEVELS = ("none", "ngff", "rembi", "rembi+nbo-tier1")
+DEFAULT_TARGET = "rembi+nbo-tier1"
 
 
 def fair_level(findings: list[Finding] | tuple[Finding, ...]) -> str:
     """The highest level whose requirements the findings leave intact."""
-    if any(f.check in {"ngff", "metadata-loss"} and f.severity is Severity.ERROR for f in findings):
-        return "none"
-    schema_findings = [f for f in findings if f.check.startswith("schema:")]
-    if any(f.level in {"required", "conditional"} for f in schema_findings):
-        return "ngff"
-    if any(f.level == "tier1" for f in schema_findings):
-        return "rembi"
-    return "rembi+nbo-tier1"
+    blocked = [FAIR_LEVELS.index(b) for f in findings if (b := blocked_level(f)) is not None]
+    return FAIR_LEVELS[min(blocked) - 1] if blocked else FAIR_LEVELS[-1]
+
+
+def record_profile(record: MetadataRecord) -> tuple[str, str]:
+    """(profile name, target level) chosen for the record at extraction."""
+    info = record.unmapped.get("fairway", {})
+    name = info.get("profile") if isinstance(info, dict) else None
+    target = info.get("target") if isinstance(info, dict) else None
+    return (str(name or "rembi-nbo-tier1"), str(target or DEFAULT_TARGET))
+
+
+def _with_suggestions(
+    findings: list[Finding], record: MetadataRecord, dataset: str
+) -> list[Finding]:
+    offered = suggestions(record)
+    out = []
+    for f in findings:
+        s = offered.get(f.path)
+        if s is not None and f.check.startswith("schema"):
+            value = str(s.value)
+            shown = value if len(value) <= 80 else value[:77] + "..."
+            f = f.model_copy(
+                update={
+                    "fix_hint": f"auto-fillable from {s.source}: {shown!r} "
+                    f"(`fairway fix {dataset} --accept-suggestions`)"
+                }
+            )
+        out.append(f)
+    return out
 
 
 def _extraction_notes(record: MetadataRecord) -> list[Finding]:
@@ -47,13 +70,23 @@ def _extraction_notes(record: MetadataRecord) -> list[Finding]:
 
 
 def validate(
-    dataset: str, record: MetadataRecord, store: Path, schema_name: str = DEFAULT_SCHEMA
+    dataset: str,
+    record: MetadataRecord,
+    store: Path,
+    schema_name: str = DEFAULT_SCHEMA,
+    *,
+    profile: tuple[str, str] | None = None,
 ) -> ValidationReport:
-    """Run every check on a converted dataset and return one report."""
+    """Run every check on a converted dataset and return one report.
+
+    ``profile`` is (name, target level); by default the one chosen at extraction.
+    """
+    name, target = profile or record_profile(record)
     findings = [
         *check_ngff(store),
         *check_metadata_loss(record.ome_xml, store),
-        *check_record(record, schema_name),
+        *_with_suggestions(check_record(record, schema_name, target=target), record, dataset),
+        *check_consistency(record, store),
         *_extraction_notes(record),
     ]
     return ValidationReport(
@@ -61,6 +94,8 @@ def validate(
         findings=tuple(findings),
         schema_ids=(load(schema_name)["$id"],),
         fair_level=fair_level(findings),
+        profile=name,
+        target=target,
     )
 
 
@@ -71,8 +106,9 @@ def _cell(text: object) -> str:
 def report_markdown(report: ValidationReport) -> str:
     """The gap report as Markdown: FAIR level, counts, and one table row per finding."""
     counts = {s.value: len(report.by_severity(s)) for s in Severity}
+    goal = f" (profile `{report.profile}` asks for `{report.target}`)" if report.target else ""
     lines = [
-        f"# {report.dataset}: FAIR level `{report.fair_level}`",
+        f"# {report.dataset}: FAIR level `{report.fair_level}`{goal}",
         "",
         ", ".join(f"{n} {name}" for name, n in counts.items()),
         "",

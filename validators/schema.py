@@ -1,8 +1,11 @@
-"""Validate a metadata record against a fairway JSON Schema, as findings.
+"""Validate a metadata record against fairway's JSON Schemas, as findings.
 
-Every property of a fairway schema carries an ``x-fairway`` annotation (level, module, fix).
-A missing object is expanded into one finding per missing leaf, so a curator sees every field
-to supply, not just "study is required".
+Every property of a fairway schema carries an ``x-fairway`` annotation (level, module, fix,
+and for conditional rules the FAIR level it holds back and the condition). A missing object is
+expanded into one finding per missing leaf, so a curator sees every field to supply, not just
+"study is required". Severity depends on the facility profile's target: a gap that holds back
+the REMBI set is an error, one that holds back a level the profile asks for is a warning, and
+one beyond the profile's target is information.
 """
 
 from __future__ import annotations
@@ -14,25 +17,47 @@ from jsonschema import Draft202012Validator
 from jsonschema.exceptions import ValidationError
 
 from core.fieldpaths import expand, parse_path
-from core.records import Finding, MetadataRecord, Severity
-from schemas import DEFAULT_SCHEMA, load
+from core.records import FAIR_LEVELS, Finding, MetadataRecord, Severity
+from schemas import DEFAULT_SCHEMA, bundled, load
 
 __all__ = [
-    "SEVERITY_BY_LEVEL",
+    "BLOCKS_BY_LEVEL",
+    "blocked_level",
     "check_record",
     "record_document",
     "schema_modules",
     "unknown_fields",
 ]
 
-SEVERITY_BY_LEVEL = {
-    "required": Severity.ERROR,
-    "conditional": Severity.ERROR,
-    "tier1": Severity.WARNING,
-    "tier2": Severity.INFO,
-    "tier3": Severity.INFO,
-    "recommended": Severity.INFO,
+#: the FAIR level a gap at each schema level holds back (conditional rules say their own)
+BLOCKS_BY_LEVEL = {
+    "required": "rembi",
+    "conditional": "rembi",
+    "tier1": "rembi+nbo-tier1",
+    "tier2": "rembi+nbo-tier2",
+    "tier3": "rembi+nbo-tier3",
 }
+
+
+def blocked_level(finding: Finding) -> str | None:
+    """The lowest FAIR level ``finding`` holds back, also for reports stored before ``blocks``."""
+    if finding.blocks:
+        return finding.blocks
+    if finding.check in {"ngff", "metadata-loss"} and finding.severity is Severity.ERROR:
+        return "ngff"
+    if finding.check.startswith("schema"):
+        return BLOCKS_BY_LEVEL.get(finding.level)
+    return None
+
+
+def severity_for(blocks: str | None, target: str) -> Severity:
+    """Error below REMBI, warning up to the profile's target, information beyond it."""
+    if blocks is None:
+        return Severity.INFO
+    rank = FAIR_LEVELS.index(blocks)
+    if rank <= FAIR_LEVELS.index("rembi"):
+        return Severity.ERROR
+    return Severity.WARNING if rank <= FAIR_LEVELS.index(target) else Severity.INFO
 
 
 def record_document(record: MetadataRecord) -> dict[str, Any]:
@@ -53,8 +78,10 @@ def _annotation(schema: dict[str, Any]) -> dict[str, str]:
 
 
 class _Walker:
-    def __init__(self, schema: dict[str, Any]) -> None:
+    def __init__(self, schema: dict[str, Any], schema_id: str, target: str) -> None:
         self.schema = schema
+        self.schema_id = schema_id
+        self.target = target
         self.validator = Draft202012Validator(schema)
 
     def module_of(self, path: list[Any]) -> str:
@@ -77,21 +104,30 @@ class _Walker:
         sub = err.schema if isinstance(err.schema, dict) else {}
         if err.validator == "required":
             missing = err.message.split("'")[1] if "'" in err.message else str(err.message)
-            prop = sub.get("properties", {}).get(missing, {})
-            if not prop:  # required by an if/then: find the property in the enclosing schema
-                prop = self._lookup([*path, missing])
+            # a rule (if/then) may name the property with only what it adds: join both
+            declared = self._lookup([*path, missing])
+            extra = sub.get("properties", {}).get(missing, {})
+            prop = {**declared, **extra}
+            needed = [*declared.get("required", []), *extra.get("required", [])]
+            if needed:
+                prop["required"] = list(dict.fromkeys(needed))
             ann = {**inherited, **_annotation(sub), **_annotation(prop)}
+            # a child states its own condition; only who fixes it and the module carry down
+            down = {k: v for k, v in ann.items() if k not in {"condition", "blocks"}}
             if prop.get("type") == "object" and prop.get("required"):
-                yield from self.findings({}, prop, [*path, missing], ann)
+                yield from self.findings({}, prop, [*path, missing], down)
                 return
             if (
                 prop.get("type") == "array"
                 and isinstance(prop.get("items"), dict)
                 and prop["items"].get("required")
             ):
-                yield from self.findings({}, prop["items"], [*path, missing, 0], ann)
+                yield from self.findings({}, prop["items"], [*path, missing, 0], down)
                 return
-            yield self._finding([*path, missing], ann, f"missing: {_join([*path, missing])}")
+            message = f"missing: {_join([*path, missing])}"
+            if condition := ann.get("condition"):
+                message += f" (required when {condition})"
+            yield self._finding([*path, missing], ann, message)
             return
         ann = {**inherited, **_annotation(self._lookup(path)), **_annotation(sub)}
         yield self._finding(path, ann, f"{_join(path) or 'record'}: {err.message}")
@@ -109,21 +145,31 @@ class _Walker:
 
     def _finding(self, path: list[Any], ann: dict[str, str], message: str) -> Finding:
         level = ann.get("level", "required")
+        blocks = ann.get("blocks") or BLOCKS_BY_LEVEL.get(level)
         return Finding(
             path=_join(path),
             module=ann.get("module") or self.module_of(path),
             level=level,
-            severity=SEVERITY_BY_LEVEL.get(level, Severity.WARNING),
+            severity=severity_for(blocks, self.target),
             message=message,
             fix_hint=ann.get("fix", ""),
-            check=f"schema:{self.schema.get('$id', '?')}",
+            check=f"schema:{self.schema_id}",
+            blocks=blocks,
         )
 
 
-def check_record(record: MetadataRecord, schema_name: str = DEFAULT_SCHEMA) -> list[Finding]:
-    """Findings of ``record`` against the named schema; never raises on findings."""
-    schema = load(schema_name)
-    walker = _Walker(schema)
+def check_record(
+    record: MetadataRecord,
+    schema_name: str = DEFAULT_SCHEMA,
+    *,
+    target: str = "rembi+nbo-tier1",
+) -> list[Finding]:
+    """Findings of ``record`` against the named schema and its modules; never raises on findings.
+
+    ``target`` is the FAIR level the facility profile asks for; it sets the severities only.
+    """
+    schema = bundled(schema_name)
+    walker = _Walker(schema, load(schema_name)["$id"], target)
     doc = record_document(record)
     seen: set[tuple[str, str]] = set()
     out: list[Finding] = []
@@ -137,7 +183,7 @@ def check_record(record: MetadataRecord, schema_name: str = DEFAULT_SCHEMA) -> l
 
 def schema_modules(schema_name: str = DEFAULT_SCHEMA) -> list[str]:
     """The top-level modules of a schema (``study``, ``pixels``...), sorted."""
-    return sorted(load(schema_name).get("properties", {}))
+    return sorted(bundled(schema_name).get("properties", {}))
 
 
 def unknown_fields(paths: Iterable[str], schema_name: str = DEFAULT_SCHEMA) -> list[str]:

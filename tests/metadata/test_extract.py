@@ -12,28 +12,12 @@ from core.errors import (
     UnsafeInputError,
     UnsupportedFormatError,
 )
-from core.records import Acquisition, SourceFile
 from core.settings import Settings
 from ingest.samples import blobs
 from metadata import extract
 from metadata.sidecar import read_sidecar
 from tests.factories import SIDECAR_YAML, make_imagej, make_ome_tiff, make_plain_tiff
-
-
-def _acq(path: Path, kind: str = "tiff", sidecars: tuple[Path, ...] = ()) -> Acquisition:
-    def sf(p: Path) -> SourceFile:
-        st = p.stat()
-        return SourceFile(
-            path=p, relpath=p.name, size=st.st_size, mtime_ns=st.st_mtime_ns, sha256="0" * 64
-        )
-
-    return Acquisition(
-        fingerprint="ab" * 32,
-        source=path,
-        kind=kind,
-        files=(sf(path),),
-        sidecars=tuple(sf(s) for s in sidecars),
-    )
+from tests.factories import acquisition_of as _acq
 
 
 def test_ome_tiff_values_keep_their_source(tmp_path: Path, settings: Settings) -> None:
