@@ -118,6 +118,22 @@ def _reconcile(ome: OME, img: Any, plugin: str, notes: list[str]) -> None:
     img.set_scene(0)
 
 
+def _time_step(ome: OME, img: Any, plugin: str, notes: list[str]) -> None:
+    """Take the time step bioio measured when the plugin's OME lacks one (nd2 timelapses)."""
+    px = ome.images[0].pixels if ome.images else None
+    if px is None or px.time_increment is not None or px.size_t < 2:
+        return
+    try:
+        interval = img.standard_metadata.timelapse_interval
+    except Exception:  # noqa: BLE001 - standard_metadata is best effort in every plugin
+        return
+    seconds = interval.total_seconds() if hasattr(interval, "total_seconds") else interval
+    if isinstance(seconds, int | float) and seconds > 0:
+        px.time_increment = float(seconds)
+        px.time_increment_unit = "s"
+        notes.append(f"time step {seconds:g} s from {plugin}'s standard metadata (not in its OME)")
+
+
 def describe_bioio(path: Path, *, max_input_bytes: int) -> TiffDescription:
     """Describe ``path`` (ND2, LIF, DV) as OME plus the vendor's original metadata."""
     img = open_bioio(path, max_input_bytes=max_input_bytes)
@@ -140,6 +156,7 @@ def describe_bioio(path: Path, *, max_input_bytes: int) -> TiffDescription:
             ome = _generated(img, path)
         else:
             _reconcile(ome, img, plugin, notes)
+            _time_step(ome, img, plugin, notes)
         unmapped: dict[str, dict[str, JsonValue]] = {f"vendor.{plugin}": _vendor_metadata(img)}
     if notes:
         unmapped["fairway.notes"] = {plugin: list(notes)}

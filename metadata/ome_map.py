@@ -113,7 +113,19 @@ def _instrument(c: _Collector, inst: Instrument, where: str, objective_id: str |
             c.put("objective.working_distance_unit", chosen.working_distance_unit, f"{w}@unit")
     for i, d in enumerate(inst.detectors):
         w = f"{where}/Detector[{i}]"
-        for attr in ("id", "manufacturer", "model", "serial_number", "type", "gain", "voltage"):
+        for attr in (
+            "id",
+            "manufacturer",
+            "model",
+            "serial_number",
+            "lot_number",
+            "type",
+            "gain",
+            "voltage",
+            "offset",
+            "zoom",
+            "amplification_gain",
+        ):
             c.put(f"detectors[{i}].{attr}", getattr(d, attr), f"{w}@{attr}")
     sources = [
         *inst.lasers,
@@ -136,16 +148,26 @@ def _instrument(c: _Collector, inst: Instrument, where: str, objective_id: str |
             "tuneable",
             "pulse",
             "repetition_rate",
+            "lot_number",
+            "laser_medium",
+            "frequency_multiplication",
+            "pockel_cell",
         ):
             c.put(f"light_sources[{i}].{attr}", getattr(src, attr, None), f"{w}@{attr}")
     for i, f in enumerate(inst.filters):
         w = f"{where}/Filter[{i}]"
-        for attr in ("id", "manufacturer", "model", "type"):
+        for attr in ("id", "manufacturer", "model", "serial_number", "lot_number", "type"):
             c.put(f"filters[{i}].{attr}", getattr(f, attr), f"{w}@{attr}")
+        c.put(f"filters[{i}].filter_wheel", f.filter_wheel, f"{w}@FilterWheel")
         tr = f.transmittance_range
         if tr is not None:
-            c.put(f"filters[{i}].cut_in", tr.cut_in, f"{w}/TransmittanceRange@CutIn")
-            c.put(f"filters[{i}].cut_out", tr.cut_out, f"{w}/TransmittanceRange@CutOut")
+            for attr in ("cut_in", "cut_out", "cut_in_tolerance", "cut_out_tolerance"):
+                c.put(f"filters[{i}].{attr}", getattr(tr, attr), f"{w}/TransmittanceRange@{attr}")
+            c.put(
+                f"filters[{i}].transmittance",
+                tr.transmittance,
+                f"{w}/TransmittanceRange@Transmittance",
+            )
     for i, dichroic in enumerate(inst.dichroics):
         w = f"{where}/Dichroic[{i}]"
         for attr in ("id", "manufacturer", "model"):
@@ -205,9 +227,13 @@ def _image(c: _Collector, ome: OME, image: Image, index: int) -> None:
         )
     if px.planes:
         first = px.planes[0]
-        c.put("planes[0].exposure_time", first.exposure_time, f"{pw}/Plane[0]@ExposureTime")
-        c.put("planes[0].delta_t", first.delta_t, f"{pw}/Plane[0]@DeltaT")
+        for attr in ("exposure_time", "delta_t", "position_x", "position_y", "position_z"):
+            c.put(f"planes[0].{attr}", getattr(first, attr), f"{pw}/Plane[0]@{attr}")
         c.put("image.plane_count", len(px.planes), f"{pw}/Plane")
+    label = image.stage_label
+    if label is not None:
+        for attr in ("name", "x", "y", "z"):
+            c.put(f"image.stage_label.{attr}", getattr(label, attr), f"{where}/StageLabel@{attr}")
 
 
 def ome_fields(ome: OME, origin: str = "ome-xml") -> dict[str, Sourced]:
@@ -216,7 +242,7 @@ def ome_fields(ome: OME, origin: str = "ome-xml") -> dict[str, Sourced]:
     c.put("image.count", len(ome.images), "Image")
     c.put("acquisition_software.name", ome.creator, "OME@Creator")
     for i, e in enumerate(ome.experimenters):
-        for attr in ("first_name", "last_name", "email", "institution"):
+        for attr in ("first_name", "middle_name", "last_name", "email", "institution"):
             c.put(f"experimenters[{i}].{attr}", getattr(e, attr), f"Experimenter[{i}]@{attr}")
     if ome.images:
         _image(c, ome, ome.images[0], 0)

@@ -156,13 +156,13 @@ def registry_fields(fields: dict[str, Sourced], inst: Instrument) -> dict[str, S
         if not registered:
             continue
         if known == 0:
-            for i, comp in enumerate(registered):
-                out |= {f"{kind}[{i}].{k}": v for k, v in flatten(dict(comp)).items()}
+            for i, entry in enumerate(registered):
+                out |= {f"{kind}[{i}].{k}": v for k, v in flatten(dict(entry)).items()}
             continue
         for i in range(known):
             model = fields.get(f"{kind}[{i}].model")
             serial = fields.get(f"{kind}[{i}].serial_number")
-            comp = next(
+            comp: dict[str, JsonValue] | None = next(
                 (
                     c
                     for c in registered

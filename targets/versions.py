@@ -247,7 +247,7 @@ def _image_metadata(data: Path, zarr_name: str, record: MetadataRecord) -> dict[
         if not ms:
             continue
         names = [a["name"] for a in ms[0].get("axes", [])]
-        base = next(
+        base: list[float] = next(
             (t["scale"] for t in ms[0]["datasets"][0].get("coordinateTransformations", [])
              if t.get("type") == "scale"),
             [],

@@ -174,7 +174,9 @@ def _method(record: MetadataRecord) -> list[Finding]:
         if k.startswith("channels[") and k.endswith("].acquisition_mode")
     }
     for mode in sorted(modes):
-        expected = {fbbi_for_mode(mode, True), fbbi_for_mode(mode, False)} - {None}
+        expected = {
+            t for t in (fbbi_for_mode(mode, True), fbbi_for_mode(mode, False)) if t is not None
+        }
         if not expected or not given:
             continue
         fits = any(
@@ -216,7 +218,8 @@ def _conflicts(record: MetadataRecord) -> list[Finding]:
     for path, entry in sorted(record.unmapped.get("fairway.conflicts", {}).items()):
         if not isinstance(entry, dict):
             continue
-        kept = entry.get("kept") or {}
+        kept_entry = entry.get("kept")
+        kept = kept_entry if isinstance(kept_entry, dict) else {}
         other_kind, other = next(
             ((k, v) for k, v in entry.items() if k != "kept" and isinstance(v, dict)), ("", {})
         )

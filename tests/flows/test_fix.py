@@ -210,7 +210,7 @@ def test_an_interrupted_version_commit_is_finished_or_dropped(
         calls["n"] += 1
         if calls["n"] > 2:
             raise PowerCutError("power cut")
-        replace(src, dst)  # type: ignore[arg-type]
+        replace(src, dst)
 
     monkeypatch.setattr(versions.os, "replace", crash_after_two)
     with pytest.raises(PowerCutError):
