@@ -3,9 +3,9 @@
 Every property of a fairway schema carries an ``x-fairway`` annotation (level, module, fix,
 and for conditional rules the FAIR level it holds back and the condition). A missing object is
 expanded into one finding per missing leaf, so a curator sees every field to supply, not just
-"study is required". Severity depends on the facility profile's target: a gap that holds back
-the REMBI set is an error, one that holds back a level the profile asks for is a warning, and
-one beyond the profile's target is information.
+"study is required". Severity depends on the facility profile's target: a gap beyond the
+target is information; within it, a gap that holds back the REMBI set is an error and one that
+holds back an NBO tier is a warning.
 """
 
 from __future__ import annotations
@@ -51,13 +51,13 @@ def blocked_level(finding: Finding) -> str | None:
 
 
 def severity_for(blocks: str | None, target: str) -> Severity:
-    """Error below REMBI, warning up to the profile's target, information beyond it."""
+    """Beyond the profile's target: information; within it, an error below REMBI, else a warning."""
     if blocks is None:
         return Severity.INFO
     rank = FAIR_LEVELS.index(blocks)
-    if rank <= FAIR_LEVELS.index("rembi"):
-        return Severity.ERROR
-    return Severity.WARNING if rank <= FAIR_LEVELS.index(target) else Severity.INFO
+    if rank > FAIR_LEVELS.index(target):
+        return Severity.INFO
+    return Severity.ERROR if rank <= FAIR_LEVELS.index("rembi") else Severity.WARNING
 
 
 def record_document(record: MetadataRecord) -> dict[str, Any]:

@@ -23,7 +23,7 @@ from catalog import Catalog
 from catalog.models import AcquisitionRow
 from core.settings import Settings, load_settings
 from flows.ingestion import IngestSummary, run_ingest
-from ingest.samples import SlowWriter, ome_tiff_bytes
+from ingest.samples import SlowWriter, ome_tiff_bytes, write_registry
 from tests.factories import age, make_inbox, tree_snapshot
 
 pytestmark = pytest.mark.usefixtures("prefect_harness")
@@ -45,6 +45,14 @@ def ingested(prefect_harness: None, tmp_path_factory: pytest.TempPathFactory) ->
     files = make_inbox(inbox)
     before = tree_snapshot(inbox)
     settings = load_settings(root / "home", quiet_seconds=1, chunk_yx=64)
+    # the facility: its instrument registry, and a profile for the wide-field folder
+    write_registry(settings.home)
+    settings.profiles_root.mkdir(parents=True)
+    (settings.profiles_root / "widefield.yaml").write_text(
+        f"name: widefield-core\ntarget: ngff\nfolders: ['{inbox.resolve()}/wf']\n"
+        "defaults:\n  study.license: CC-BY-4.0\n",
+        encoding="utf-8",
+    )
     summary = run_ingest([inbox], settings)
     return Ingested(settings, inbox, files, before, summary)
 
@@ -80,6 +88,30 @@ def test_every_acquisition_reaches_its_terminal_state(ingested: Ingested) -> Non
     assert "UnsupportedFormatError" in str(rows["scan.ims"].reason)
     assert rows["cells.ome.tif"].fair_level == "rembi+nbo-tier1"
     assert rows["plain.tif"].fair_level == "ngff"
+
+
+def test_profiles_are_chosen_per_folder_and_bring_defaults(ingested: Ingested) -> None:
+    """The wide-field folder's profile asks for NGFF only; the rest get the default profile."""
+    rows = {Path(r.source).name: r for r in _rows(ingested.settings)}
+    plain, cells = rows["plain.tif"], rows["cells.ome.tif"]
+    assert plain.report is not None and cells.report is not None
+    assert (plain.report["profile"], plain.report["target"]) == ("widefield-core", "ngff")
+    assert (cells.report["profile"], cells.report["target"]) == (
+        "rembi-nbo-tier1",
+        "rembi+nbo-tier1",
+    )
+    assert plain.record is not None
+    assert plain.record["fields"]["study.license"] == {
+        "value": "CC-BY-4.0",
+        "source": "profile:widefield-core",
+    }
+    # below tier 1, but at its profile's level: gaps beyond the target are information only
+    assert {f["severity"] for f in plain.report["findings"] if f["check"].startswith("schema")} == {
+        "info"
+    }
+    assert cells.record is not None
+    hardware = cells.record["fields"]["stage.encoded"]
+    assert hardware["source"] == "registry:spinning-disk-room-2"
 
 
 def test_each_dataset_has_its_gap_report_as_a_prefect_artifact(ingested: Ingested) -> None:
