@@ -245,9 +245,9 @@ def main() -> int:
             rows.append((rel, "bioio standard_metadata", held, hit, ", ".join(miss)))
     total: dict[str, list[int]] = {}
     print(f"{'file':58} {'source':44} {'held':>5} {'extracted':>9} {'share':>6}  not extracted")
-    for rel, source, held, hit, missed in rows:
+    for rel, source, held, hit, not_taken in rows:
         share = f"{100 * hit / held:5.1f}%" if held else "   -  "
-        print(f"{rel:58} {source[:44]:44} {held:5d} {hit:9d} {share}  {missed[:90]}")
+        print(f"{rel:58} {source[:44]:44} {held:5d} {hit:9d} {share}  {not_taken[:90]}")
         kind = source.split(" (")[0]
         total.setdefault(kind, [0, 0])
         total[kind][0] += held

@@ -14,7 +14,7 @@ from typing import Any, Literal
 
 import ome_types
 from ome_types import OME
-from ome_types.model import Channel, Image, MetadataOnly, Pixels, UnitsLength
+from ome_types.model import Channel, Image, MetadataOnly, Pixels, UnitsLength, UnitsTime
 from pydantic import JsonValue
 
 from core.bioio_open import open_bioio
@@ -130,7 +130,7 @@ def _time_step(ome: OME, img: Any, plugin: str, notes: list[str]) -> None:
     seconds = interval.total_seconds() if hasattr(interval, "total_seconds") else interval
     if isinstance(seconds, int | float) and seconds > 0:
         px.time_increment = float(seconds)
-        px.time_increment_unit = "s"
+        px.time_increment_unit = UnitsTime.SECOND
         notes.append(f"time step {seconds:g} s from {plugin}'s standard metadata (not in its OME)")
 
 

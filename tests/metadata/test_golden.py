@@ -48,6 +48,8 @@ def _compare(name: str, fields: dict[str, Any]) -> None:
         k: [v.value, v.source]
         for k, v in sorted(fields.items())
         if not k.startswith("source.") and not k.startswith("instrument.registry")
+        # ids are references, not metadata; ome-types renumbers broken ones per process
+        and not k.endswith((".id", "_ref"))
     }
     path = GOLDEN / (name.replace("/", "__") + ".json")
     if UPDATE or not path.exists():
