@@ -47,7 +47,8 @@ def _compare(name: str, fields: dict[str, Any]) -> None:
     got = {
         k: [v.value, v.source]
         for k, v in sorted(fields.items())
-        if not k.startswith("source.") and not k.startswith("instrument.registry")
+        if not k.startswith("source.")
+        and not k.startswith("instrument.registry")
         # ids are references, not metadata; ome-types renumbers broken ones per process
         and not k.endswith((".id", "_ref"))
     }
