@@ -271,6 +271,36 @@ class Catalog:
                 at=now,
             )
 
+    def reinstate(
+        self,
+        acq_id: str,
+        actor: str,
+        *,
+        record: dict[str, Any],
+        report: dict[str, Any],
+        fair_level: str,
+        location: str,
+        detail: dict[str, Any],
+    ) -> None:
+        """Mark an acquisition archived after a repair completed what its ingest could not.
+
+        Only an acquisition quarantined for a storage failure is reinstated (the repair
+        found its primary bag intact and brought every copy up to it).
+        """
+        now = utcnow()
+        with self.session() as s:
+            row = s.get(AcquisitionRow, acq_id)
+            if row is None:
+                raise CatalogError("no such acquisition", where=acq_id)
+            row.state, row.reason, row.location, row.updated_at = (
+                State.ARCHIVED.value,
+                None,
+                location,
+                now,
+            )
+            row.record, row.report, row.fair_level = record, report, fair_level
+            _event(s, acq_id, actor, "repair", "archived", detail, at=now)
+
     def curate(
         self,
         acq_id: str,

@@ -85,6 +85,16 @@ class Settings(BaseSettings):
     claim_timeout_seconds: float = Field(
         default=6 * 3600, gt=0, description="A 'processing' claim older than this is re-taken."
     )
+    archive_copies: list[str] = Field(
+        default_factory=list,
+        description="Further copies every dataset must have before it counts as archived: "
+        "folders, file:///... or s3://bucket/prefix URLs.",
+    )
+    s3_endpoint_url: str | None = Field(
+        default=None, description="S3 endpoint for s3:// copies (MinIO, Ceph...); default AWS."
+    )
+    s3_key: SecretStr | None = Field(default=None, description="S3 access key id (secret).")
+    s3_secret: SecretStr | None = Field(default=None, description="S3 secret key (secret).")
     profile: str = Field(
         default="rembi-nbo-tier1",
         description="Facility profile for sources no profile's 'folders' or 'instruments' claim.",
@@ -135,7 +145,10 @@ class Settings(BaseSettings):
 
     def public_dict(self) -> dict[str, Any]:
         """Settings safe to show or pass as flow parameters (secrets left out)."""
-        return self.model_dump(mode="json", exclude={"database_url", "pseudonym_store_url"})
+        return self.model_dump(
+            mode="json",
+            exclude={"database_url", "pseudonym_store_url", "s3_key", "s3_secret"},
+        )
 
 
 def load_settings(home: Path | str | None = None, **overrides: Any) -> Settings:

@@ -467,6 +467,8 @@ def fix(
         )
         for c in r.changes:
             out.print(f"  {c.path}: {c.old!r} -> {c.new!r}")
+        if r.warning:
+            out.print(f"  [yellow]copies: {r.warning}[/yellow]")
 
 
 @app.command()
@@ -475,53 +477,60 @@ def verify(
     dataset: Annotated[
         str | None, typer.Argument(help="Dataset id; every archived dataset if omitted.")
     ] = None,
+    all_: Annotated[bool, typer.Option("--all", help="Every archived dataset.")] = False,
     as_json: JsonOpt = False,
 ) -> None:
-    """Re-read archived bytes and compare them with the recorded checksums."""
-    from catalog import worker_id
-    from targets import LocalArchive
+    """Re-read archived bytes in every copy and compare them with the recorded checksums."""
+    from flows.fixity import audit
 
     try:
         settings = _settings(ctx)
-        catalog, rows = _select_rows(ctx, dataset)
+        if dataset is not None and all_:
+            raise SettingsError("give a DATASET or --all, not both")
+        with _progress_bar(not as_json):
+            results = audit(settings, None if dataset is None else [dataset])
     except FairwayError as exc:
         _fail(exc)
         return
-    archive = LocalArchive(settings.archive_root, processes=settings.workers)
-    actor = worker_id()
-    results = []
-    try:
-        for r in rows:
-            if r.state != State.ARCHIVED.value:
-                results.append(
-                    {
-                        "dataset": r.dataset,
-                        "ok": False,
-                        "findings": [],
-                        "error": f"not archived (state {r.state})",
-                    }
-                )
-                continue
-            findings = [f.model_dump(mode="json") for f in archive.verify(r.dataset)]
-            catalog.event(
-                r.id,
-                actor,
-                "verify",
-                "ok" if not findings else "damaged",
-                {"findings": findings[:50]},
-            )
-            results.append({"dataset": r.dataset, "ok": not findings, "findings": findings})
-    finally:
-        catalog.close()
     if as_json:
-        _print_json(results)
+        _print_json([r.model_dump(mode="json") for r in results])
     else:
         for res in results:
-            mark = "[green]ok[/green]" if res["ok"] else "[red]DAMAGED[/red]"
-            out.print(f"{res['dataset']}: {mark} {res.get('error', '')}")
-            for f in res["findings"]:
-                out.print(f"  {f['path']}: {f['message']}")
-    if not all(r["ok"] for r in results):
+            mark = "[green]ok[/green]" if res.ok else "[red]DAMAGED[/red]"
+            copies = ", ".join(
+                f"{a.copy_name} {'ok' if a.ok else f'{len(a.findings)} problem(s)'}"
+                for a in res.copies
+            )
+            out.print(f"{res.dataset}: {mark} {res.error or ''} {copies}")
+            for f in res.findings:
+                out.print(f"  {f.path}: {f.message}")
+    if not all(r.ok for r in results):
+        raise typer.Exit(1)
+
+
+@app.command()
+def repair(
+    ctx: typer.Context,
+    dataset: Annotated[str, typer.Argument(help="Dataset whose damaged copies to restore.")],
+    as_json: JsonOpt = False,
+) -> None:
+    """Restore damaged copies of a dataset from an intact one, then verify every copy again."""
+    from flows.fixity import repair as repair_dataset
+
+    try:
+        result = repair_dataset(_settings(ctx), dataset)
+    except FairwayError as exc:
+        _fail(exc)
+        return
+    if as_json:
+        _print_json(result.model_dump(mode="json"))
+    elif result.error:
+        out.print(f"{dataset}: [red]{result.error}[/red]")
+    else:
+        fixed = ", ".join(result.repaired) or "nothing (every copy was intact)"
+        mark = "[green]ok[/green]" if result.ok else "[red]still damaged[/red]"
+        out.print(f"{dataset}: restored {fixed} from {result.source}; now {mark}")
+    if not result.ok:
         raise typer.Exit(1)
 
 

@@ -16,12 +16,14 @@ from typing import Any
 from pydantic import BaseModel, JsonValue
 
 from catalog import Catalog
+from core.errors import TargetError
 from core.records import MetadataRecord, State
 from core.settings import Settings
 from flows.steps import tool_version
 from metadata.fixes import FieldChange, InvalidFixError, apply_fixes
 from metadata.ome_apply import apply_to_ome
 from metadata.suggest import suggestions
+from targets.copies import open_copies
 from targets.versions import metadata_view, write_version
 from validators import validate
 from validators.schema import schema_modules, unknown_fields
@@ -37,6 +39,8 @@ class FixResult(BaseModel):
     fair_level_before: str | None
     fair_level: str
     metadata_version: int | None = None
+    copies: list[str] = []
+    warning: str | None = None
 
 
 def fix_datasets(
@@ -102,8 +106,11 @@ def fix_datasets(
                 "; ".join(problems), hint="nothing was changed; correct the values and run again"
             )
         results = []
+        copies = open_copies(settings)
         for row, fixed, done, report in planned:
             version = None
+            synced: list[str] = []
+            warning = None
             if done:
                 version = write_version(
                     Path(row.location or ""),
@@ -124,6 +131,12 @@ def fix_datasets(
                     fair_level=report.fair_level,
                     metadata_version=version,
                 )
+                try:
+                    for copy in copies:
+                        copy.sync(row.dataset, Path(row.location or ""))
+                        synced.append(copy.name)
+                except TargetError as exc:
+                    warning = f"{exc}; run `fairway repair {row.dataset}` when it is reachable"
             results.append(
                 FixResult(
                     dataset=row.dataset,
@@ -131,6 +144,8 @@ def fix_datasets(
                     fair_level_before=row.fair_level,
                     fair_level=report.fair_level,
                     metadata_version=version,
+                    copies=synced,
+                    warning=warning,
                 )
             )
         return results

@@ -34,6 +34,7 @@ from ingest.labels import label_files
 from metadata import extract
 from metadata.dicom_source import series_files
 from targets import ArchiveConflictError, LocalArchive, assemble_payload, bag_info
+from targets.copies import open_copies
 from targets.package import RECORD_FILE, REPORT_FILE
 from validators import validate
 from validators.report import report_markdown
@@ -44,6 +45,7 @@ __all__ = [
     "convert_step",
     "extract_step",
     "identify_step",
+    "replicate",
     "tool_version",
     "validate_step",
 ]
@@ -189,12 +191,16 @@ def archive_step(
 ) -> ArchivedDataset:
     """Bag, verify by reading back, and commit the dataset to the local archive."""
     archive = LocalArchive(settings.archive_root, processes=settings.workers)
-    payload = assemble_payload(
-        store.parent / "payload", acq.dataset_id, store, record, report, tool_version()
-    )
-    result = archive.publish(
-        acq.dataset_id, payload, bag_info(acq.dataset_id, record, acq.fingerprint)
-    )
+    if store.exists() or not archive.exists(acq.dataset_id):
+        payload = assemble_payload(
+            store.parent / "payload", acq.dataset_id, store, record, report, tool_version()
+        )
+        result = archive.publish(
+            acq.dataset_id, payload, bag_info(acq.dataset_id, record, acq.fingerprint)
+        )
+    else:  # a retry after the primary commit: only the copies are left to write
+        result = archive.committed(acq.dataset_id)
+    copies = replicate(acq.dataset_id, Path(result.location), settings)
     catalog.event(
         acq.id,
         worker,
@@ -205,10 +211,29 @@ def archive_step(
             "files": result.payload_files,
             "bytes": result.payload_bytes,
             "manifest_sha256": result.manifest_sha256,
+            "copies": copies,
         },
     )
     shutil.rmtree(settings.staging_root / acq.dataset_id, ignore_errors=True)
     return result
+
+
+def replicate(dataset: str, bag: Path, settings: Settings) -> list[dict[str, str]]:
+    """Bring every further copy the settings require up to the committed ``bag``.
+
+    Raises
+    ------
+    TargetError
+        A copy could not be written or read back; the dataset does not count as archived
+        (``fairway repair`` completes it once the copy is reachable).
+    """
+    out = []
+    for copy in open_copies(settings):
+        done = copy.sync(dataset, bag)
+        out.append(
+            {"copy": copy.name, "location": done.location, "manifest_sha256": done.manifest_sha256}
+        )
+    return out
 
 
 @task(name="adopt", cache_policy=NO_CACHE)
@@ -233,6 +258,9 @@ def adopt_step(
     record = MetadataRecord.model_validate_json((data / RECORD_FILE).read_text(encoding="utf-8"))
     report = ValidationReport.model_validate_json((data / REPORT_FILE).read_text(encoding="utf-8"))
     result = archive.committed(acq.dataset_id)
-    catalog.event(acq.id, worker, "archive", "adopted", {"location": result.location})
+    copies = replicate(acq.dataset_id, Path(result.location), settings)
+    catalog.event(
+        acq.id, worker, "archive", "adopted", {"location": result.location, "copies": copies}
+    )
     shutil.rmtree(settings.staging_root / acq.dataset_id, ignore_errors=True)
     return record, report, result

@@ -168,6 +168,42 @@ class LocalArchive:
             raise
         return self.committed(dataset)
 
+    def restore(self, dataset: str, good_bag: Path) -> ArchivedDataset:
+        """Replace the committed dataset with an intact copy of it (``fairway repair``).
+
+        The copy is assembled and fully verified in staging first; the damaged folder is
+        swapped out by two renames and deleted, so the final name never holds a partial bag.
+
+        Raises
+        ------
+        TargetError
+            The intact copy does not verify either, or writing failed; nothing was replaced.
+        """
+        self.staging.mkdir(parents=True, exist_ok=True)
+        token = uuid.uuid4().hex[:8]
+        work = self.staging / f"{dataset}.{token}"
+        final = self.root / dataset
+        try:
+            shutil.copytree(good_bag, work)
+            problems = bag_findings(work, processes=self.processes)
+            if problems:
+                raise TargetError(
+                    f"the copy to restore from does not verify: {problems[0].message}",
+                    where=good_bag,
+                    hint="restore from another copy",
+                )
+            fsync_tree(work)
+            trash = self.root / f".trash-{dataset}.{token}"
+            if final.exists():
+                final.rename(trash)
+            work.rename(final)
+            fsync_dir(self.root)
+            shutil.rmtree(trash, ignore_errors=True)
+        except OSError as exc:
+            shutil.rmtree(work, ignore_errors=True)
+            raise TargetError(f"restoring failed: {exc}", where=final) from exc
+        return self.committed(dataset)
+
     def verify(self, dataset: str) -> list[Finding]:
         """Findings of a full fixity check of one archived dataset."""
         final = self.root / dataset

@@ -34,10 +34,25 @@ from typing import Any, Protocol
 from core.errors import TargetError
 from core.files import file_digest, fsync_dir
 from core.records import ArchivedDataset, Finding, Severity
+from core.settings import Settings
 
-__all__ = ["MARKER", "BagCopy", "FolderStore", "ObjectStore", "S3Store", "open_copy"]
+__all__ = [
+    "MARKER",
+    "BagCopy",
+    "FolderStore",
+    "ObjectStore",
+    "S3Store",
+    "open_copies",
+    "open_copy",
+]
 
 MARKER = "fairway-commit.json"
+try:  # s3fs brings botocore; its errors are storage failures like OSError
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    STORE_ERRORS: tuple[type[BaseException], ...] = (OSError, BotoCoreError, ClientError)
+except ImportError:  # pragma: no cover - botocore comes with s3fs
+    STORE_ERRORS = (OSError,)
 TAG_FILES = ("bagit.txt", "bag-info.txt", "manifest-sha256.txt", "tagmanifest-sha256.txt")
 CHUNK = 8 * 1024**2
 
@@ -150,12 +165,19 @@ class S3Store:
             use_listings_cache=False,
             skip_instance_cache=True,
             default_cache_type="none",
+            config_kwargs={
+                "connect_timeout": 10,
+                "read_timeout": 120,
+                "retries": {"max_attempts": 2, "mode": "standard"},
+            },
         )
+        # s3fs retries on top of botocore; the archive step retries the whole copy too
+        self.fs.retries = 2
         bucket = self.prefix.split("/", 1)[0]
         try:
             if not self.fs.exists(bucket):
                 self.fs.mkdir(bucket)
-        except (OSError, PermissionError) as exc:
+        except STORE_ERRORS as exc:
             raise TargetError(
                 f"S3 bucket not reachable: {exc}",
                 where=self.url,
@@ -251,6 +273,12 @@ class BagCopy:
 
     def verify(self, dataset: str) -> list[Finding]:
         """Re-read every byte of the dataset in this copy and compare with its manifests."""
+        try:
+            return self._verify(dataset)
+        except STORE_ERRORS as exc:
+            return [self._finding(dataset, "", f"cannot be read: {exc}")]
+
+    def _verify(self, dataset: str) -> list[Finding]:
         marker_bytes = self.store.read(f"{dataset}/{MARKER}")
         if marker_bytes is None:
             return [self._finding(dataset, MARKER, "not committed (no commit marker)")]
@@ -338,7 +366,7 @@ class BagCopy:
                 "committed_at": datetime.now(UTC).isoformat(),
             }
             self.store.write(f"{dataset}/{MARKER}", json.dumps(marker).encode())
-        except OSError as exc:
+        except STORE_ERRORS as exc:
             raise TargetError(
                 f"copy '{self.name}' failed: {exc}",
                 where=self.location(dataset),
@@ -387,3 +415,21 @@ def open_copy(
     else:
         store = FolderStore(Path(url))
     return BagCopy(url, store, threads=threads)
+
+
+def open_copies(settings: Settings) -> list[BagCopy]:
+    """The further copies the settings require (none by default)."""
+
+    def secret(value: Any) -> str | None:
+        return value.get_secret_value() if value is not None else None
+
+    return [
+        open_copy(
+            url,
+            threads=settings.workers,
+            endpoint_url=settings.s3_endpoint_url,
+            key=secret(settings.s3_key),
+            secret=secret(settings.s3_secret),
+        )
+        for url in settings.archive_copies
+    ]

@@ -31,7 +31,9 @@ def test_entrypoint_loads_as_a_worker_loads_it(monkeypatch: pytest.MonkeyPatch) 
     monkeypatch.chdir(REPO)
     for dep in _deployments():
         flow: Any = load_flow_from_entrypoint(dep["entrypoint"], use_placeholder_flow=False)
-        assert flow.name == "fairway-ingest"
+        assert (
+            flow.name == {"ingest": "fairway-ingest", "fixity-audit": "fixity-audit"}[dep["name"]]
+        )
         params = set(inspect.signature(flow.fn).parameters)
         assert set(dep["parameters"]) <= params
         assert "database_url" not in str(dep["parameters"])  # secrets never as parameters
@@ -93,3 +95,4 @@ def test_prefect_deploy_all_against_a_local_server(
     listed = run("deployment", "ls")
     assert listed.returncode == 0, listed.stderr
     assert "fairway-ingest/ingest" in listed.stdout
+    assert "fixity-audit/fixity-audit" in listed.stdout
