@@ -27,7 +27,15 @@ from targets import LocalArchive
 from targets.copies import BagCopy, open_copies
 from targets.package import RECORD_FILE, REPORT_FILE
 
-__all__ = ["AuditResult", "CopyAudit", "RepairResult", "audit", "audit_flow", "repair"]
+__all__ = [
+    "AuditResult",
+    "CopyAudit",
+    "RepairResult",
+    "audit",
+    "audit_copies",
+    "audit_flow",
+    "repair",
+]
 
 PRIMARY = "primary"
 
@@ -62,7 +70,8 @@ class RepairResult(BaseModel):
     error: str | None = None
 
 
-def _audit_copies(dataset: str, archive: LocalArchive, copies: list[BagCopy]) -> list[CopyAudit]:
+def audit_copies(dataset: str, archive: LocalArchive, copies: list[BagCopy]) -> list[CopyAudit]:
+    """Re-read ``dataset`` in the primary archive and in each copy; one audit per copy."""
     out = [
         CopyAudit(
             copy_name=PRIMARY,
@@ -116,7 +125,7 @@ def audit(settings: Settings, datasets: list[str] | None = None) -> list[AuditRe
                     )
                 )
                 continue
-            result = _result(row.dataset, _audit_copies(row.dataset, archive, copies))
+            result = _result(row.dataset, audit_copies(row.dataset, archive, copies))
             catalog.event(
                 row.id,
                 actor,
@@ -176,7 +185,7 @@ def repair(settings: Settings, dataset: str) -> RepairResult:
                 ok=False,
                 error=f"nothing to repair (state {state})",
             )
-        audits = _audit_copies(row.dataset, archive, copies)
+        audits = audit_copies(row.dataset, archive, copies)
         intact = next((a for a in audits if a.ok), None)
         if intact is None:
             catalog.event(row.id, actor, "repair", "failed", {"reason": "no intact copy"})
@@ -205,7 +214,7 @@ def repair(settings: Settings, dataset: str) -> RepairResult:
                     next(c for c in copies if c.name == a.copy_name).sync(row.dataset, good)
                 repaired.append(a.copy_name)
             shutil.rmtree(Path(tmp) / row.dataset, ignore_errors=True)
-        after = _result(row.dataset, _audit_copies(row.dataset, archive, copies))
+        after = _result(row.dataset, audit_copies(row.dataset, archive, copies))
         detail = {"source": intact.copy_name, "repaired": repaired, "ok": after.ok}
         if storage_failure and after.ok:
             _reinstate(catalog, row, Path(archive.location(row.dataset)), actor, detail)
