@@ -17,7 +17,15 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-__all__ = ["AcquisitionRow", "Base", "DeliveryRow", "EventRow", "FileHashRow", "utcnow"]
+__all__ = [
+    "AcquisitionRow",
+    "Base",
+    "DeliveryRow",
+    "EventRow",
+    "FileHashRow",
+    "SearchRow",
+    "utcnow",
+]
 
 
 def utcnow() -> datetime:
@@ -86,3 +94,26 @@ class FileHashRow(Base):
     size: Mapped[int] = mapped_column(BigInteger)
     mtime_ns: Mapped[int] = mapped_column(BigInteger)
     sha256: Mapped[str] = mapped_column(String(64))
+
+
+class SearchRow(Base):
+    """What ``fairway search`` looks through: one row per archived dataset.
+
+    The full text lives beside it (SQLite: the FTS5 table ``search_fts``; PostgreSQL: the
+    generated ``body_tsv`` column), made by migration 0002.
+    """
+
+    __tablename__ = "search_index"
+
+    dataset: Mapped[str] = mapped_column(String(64), primary_key=True)
+    acquisition_id: Mapped[str] = mapped_column(String(32))
+    title: Mapped[str] = mapped_column(Text)
+    body: Mapped[str] = mapped_column(Text)
+    organism: Mapped[str] = mapped_column(Text)
+    method: Mapped[str] = mapped_column(Text)
+    instrument: Mapped[str] = mapped_column(Text)
+    study: Mapped[str] = mapped_column(Text)
+    acquired: Mapped[str] = mapped_column(String(32), index=True)
+    fair_rank: Mapped[int] = mapped_column(Integer, index=True)
+    fair_level: Mapped[str] = mapped_column(String(32))
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

@@ -31,8 +31,9 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from catalog.models import AcquisitionRow, DeliveryRow, EventRow, FileHashRow, utcnow
+from catalog.search import SearchFilters, SearchHit, index_dataset, search_datasets, search_document
 from core.errors import CatalogError
-from core.records import Acquisition, SourceFile, State
+from core.records import Acquisition, MetadataRecord, SourceFile, State
 
 __all__ = ["Catalog", "ClaimOutcome", "ClaimResult", "worker_id"]
 
@@ -95,6 +96,17 @@ def _event(
             detail=detail,
         )
     )
+
+
+def _index(s: Session, acq_id: str, record: dict[str, Any], fair_level: str | None) -> None:
+    row = s.get(AcquisitionRow, acq_id)
+    if row is None:
+        return
+    fields = MetadataRecord.model_validate(
+        {"fields": record.get("fields", {}), "ome_xml": "", "ome_xml_origin": "generated"}
+    )
+    doc = search_document(fields, row.dataset, fair_level or "none")
+    index_dataset(s, acq_id, doc)
 
 
 class Catalog:
@@ -270,6 +282,8 @@ class Catalog:
                 {"reason": reason} if reason else None,
                 at=now,
             )
+            if state is State.ARCHIVED and record is not None:
+                _index(s, acq_id, record, fair_level)
 
     def reinstate(
         self,
@@ -300,6 +314,7 @@ class Catalog:
             )
             row.record, row.report, row.fair_level = record, report, fair_level
             _event(s, acq_id, actor, "repair", "archived", detail, at=now)
+            _index(s, acq_id, record, fair_level)
 
     def curate(
         self,
@@ -325,6 +340,7 @@ class Catalog:
                 raise CatalogError("no such acquisition", where=acq_id)
             before = row.fair_level
             row.record, row.report, row.fair_level, row.updated_at = record, report, fair_level, now
+            _index(s, acq_id, record, fair_level)
             for change in changes:
                 _event(s, acq_id, actor, "curate", "fix", {**change, "reason": reason}, at=now)
             _event(
@@ -341,6 +357,13 @@ class Catalog:
                 },
                 at=now,
             )
+
+    def search(
+        self, query: str, filters: SearchFilters | None = None, limit: int = 50
+    ) -> list[SearchHit]:
+        """Archived datasets matching ``query`` (full text) and ``filters``, best first."""
+        with self.session() as s:
+            return search_datasets(s, query, filters or SearchFilters(), limit)
 
     def event(
         self, acq_id: str, actor: str, step: str, action: str, detail: dict[str, Any] | None = None

@@ -15,6 +15,7 @@ os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 
 import logging
+from datetime import datetime
 
 import typer
 from rich.console import Console
@@ -506,6 +507,68 @@ def verify(
                 out.print(f"  {f.path}: {f.message}")
     if not all(r.ok for r in results):
         raise typer.Exit(1)
+
+
+@app.command()
+def search(
+    ctx: typer.Context,
+    query: Annotated[str, typer.Argument(help="Words to find (title, description, ...).")] = "",
+    organism: Annotated[str | None, typer.Option(help="Organism name or NCBITaxon id.")] = None,
+    method: Annotated[str | None, typer.Option(help="Imaging method (FBbi label or id).")] = None,
+    instrument: Annotated[
+        str | None, typer.Option(help="Microscope manufacturer, model, serial or registry id.")
+    ] = None,
+    study: Annotated[str | None, typer.Option(help="Words of the study title.")] = None,
+    since: Annotated[
+        datetime | None, typer.Option(formats=["%Y-%m-%d"], help="Acquired on or after.")
+    ] = None,
+    until: Annotated[
+        datetime | None, typer.Option(formats=["%Y-%m-%d"], help="Acquired on or before.")
+    ] = None,
+    fair_level: Annotated[
+        str | None, typer.Option("--fair-level", help="At least this FAIR level.")
+    ] = None,
+    limit: Annotated[int, typer.Option(min=1, max=10_000)] = 50,
+    as_json: JsonOpt = False,
+) -> None:
+    """Find archived datasets by words and facets."""
+    from catalog import Catalog
+    from catalog.search import SearchFilters
+    from core.records import FAIR_LEVELS
+
+    try:
+        if fair_level is not None and fair_level not in FAIR_LEVELS:
+            raise SettingsError(
+                f"unknown FAIR level '{fair_level}'", hint=f"levels: {', '.join(FAIR_LEVELS)}"
+            )
+        filters = SearchFilters(
+            organism=organism,
+            method=method,
+            instrument=instrument,
+            study=study,
+            since=since.date() if since else None,
+            until=until.date() if until else None,
+            fair_level=fair_level,
+        )
+        catalog = Catalog.open(_settings(ctx).catalog_url)
+        try:
+            hits = catalog.search(query, filters, limit)
+        finally:
+            catalog.close()
+    except FairwayError as exc:
+        _fail(exc)
+        return
+    if as_json:
+        _print_json([h.model_dump(mode="json") for h in hits])
+        return
+    table = Table(title=f"{len(hits)} datasets")
+    for col in ("dataset", "title", "organism", "method", "acquired", "FAIR level"):
+        table.add_column(col, overflow="fold")
+    for h in hits:
+        table.add_row(
+            h.dataset, h.title[:60], h.organism, h.method[:40], h.acquired[:10], h.fair_level
+        )
+    out.print(table)
 
 
 @app.command()

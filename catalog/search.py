@@ -1,0 +1,188 @@
+"""Researchers' search over archived datasets: full text plus facets, on SQLite and PostgreSQL.
+
+Full text uses each database's own engine: SQLite FTS5 (BM25 ranking, Porter stemming) and
+PostgreSQL ``tsvector`` with a GIN index (``ts_rank``). Facets (organism, imaging method,
+instrument, study, acquisition date, FAIR level) are plain columns, lower-cased, matched as
+substrings; dates compare as ISO 8601 text.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import date
+from typing import Any
+
+from pydantic import BaseModel
+from sqlalchemy import Select, column, delete, select, table, text
+from sqlalchemy.orm import Session
+
+from catalog.models import SearchRow, utcnow
+from core.records import FAIR_LEVELS, MetadataRecord
+
+__all__ = ["SearchFilters", "SearchHit", "index_dataset", "search_datasets", "search_document"]
+
+
+class SearchFilters(BaseModel):
+    """Facets of a search (all optional, combined with AND)."""
+
+    organism: str | None = None
+    method: str | None = None
+    instrument: str | None = None
+    study: str | None = None
+    since: date | None = None
+    until: date | None = None
+    fair_level: str | None = None
+
+
+class SearchHit(BaseModel):
+    """One dataset found (stable: ``fairway search --json`` prints a list of these)."""
+
+    dataset: str
+    title: str
+    organism: str
+    method: str
+    instrument: str
+    acquired: str
+    fair_level: str
+
+
+def _values(record: MetadataRecord, prefix: str, suffix: str) -> list[str]:
+    pattern = re.compile(rf"^{re.escape(prefix)}\[\d+\]\.{re.escape(suffix)}$")
+    return [str(v.value) for k, v in sorted(record.fields.items()) if pattern.match(k)]
+
+
+def search_document(record: MetadataRecord, dataset: str, fair_level: str) -> dict[str, Any]:
+    """The search row of a dataset: facets and the text the full-text index holds."""
+    v = record.value
+    organism = [
+        *_values(record, "biosample.organism", "scientific_name"),
+        *_values(record, "biosample.organism", "common_name"),
+        *_values(record, "biosample.organism", "ncbi_taxon"),
+    ]
+    method = [
+        *_values(record, "acquisition.imaging_method", "label"),
+        *_values(record, "acquisition.imaging_method", "term_id"),
+        *sorted(set(_values(record, "channels", "acquisition_mode"))),
+    ]
+    instrument = [
+        str(x)
+        for x in (
+            v("instrument.microscope.manufacturer"),
+            v("instrument.microscope.model"),
+            v("instrument.microscope.serial_number"),
+            v("instrument.registry_id"),
+            v("objective.model"),
+        )
+        if x
+    ]
+    study = [str(x) for x in (v("study.title"), v("study_component.name")) if x]
+    title = str(v("study.title") or v("image.name") or dataset)
+    words = [
+        title,
+        str(v("study.description") or ""),
+        " ".join(
+            str(k.value)
+            for key, k in sorted(record.fields.items())
+            if key.startswith("study.keywords")
+        ),
+        str(v("study_component.name") or ""),
+        str(v("study_component.description") or ""),
+        str(v("biosample.biological_entity") or ""),
+        str(v("specimen.sample_preparation_protocol") or ""),
+        " ".join(_values(record, "study.authors", "name")),
+        " ".join(_values(record, "channels", "name")),
+        " ".join(_values(record, "channels", "fluor")),
+        " ".join(organism),
+        " ".join(method),
+        " ".join(instrument),
+        dataset,
+    ]
+    acquired = str(v("image.acquisition_date") or "")[:32]
+    return {
+        "dataset": dataset,
+        "title": title[:500],
+        "body": " ".join(w for w in words if w),
+        "organism": " | ".join(organism).lower(),
+        "method": " | ".join(method).lower(),
+        "instrument": " | ".join(instrument).lower(),
+        "study": " | ".join(study).lower(),
+        "acquired": acquired,
+        "fair_rank": FAIR_LEVELS.index(fair_level) if fair_level in FAIR_LEVELS else 0,
+        "fair_level": fair_level,
+    }
+
+
+def index_dataset(s: Session, acquisition_id: str, document: dict[str, Any]) -> None:
+    """Insert or replace a dataset's search row (and its full text) in the session."""
+    dataset = document["dataset"]
+    s.execute(delete(SearchRow).where(SearchRow.dataset == dataset))
+    s.add(SearchRow(acquisition_id=acquisition_id, updated_at=utcnow(), **document))
+    if s.get_bind().dialect.name == "sqlite":
+        s.execute(text("DELETE FROM search_fts WHERE dataset = :d"), {"d": dataset})
+        s.execute(
+            text("INSERT INTO search_fts (dataset, body) VALUES (:d, :b)"),
+            {"d": dataset, "b": document["body"]},
+        )
+
+
+def _fts5_query(query: str) -> str:
+    """User words as FTS5 terms (quoted: no operator injection), all required."""
+    words = re.findall(r"[\w\-:.]+", query, flags=re.UNICODE)
+    return " ".join('"' + w.replace('"', '""') + '"' for w in words)
+
+
+def _filtered(stmt: Select[Any], f: SearchFilters) -> Select[Any]:
+    for column, value in (
+        (SearchRow.organism, f.organism),
+        (SearchRow.method, f.method),
+        (SearchRow.instrument, f.instrument),
+        (SearchRow.study, f.study),
+    ):
+        if value:
+            stmt = stmt.where(column.contains(value.lower(), autoescape=True))
+    if f.since:
+        stmt = stmt.where(SearchRow.acquired >= f.since.isoformat())
+    if f.until:
+        stmt = stmt.where(SearchRow.acquired < f.until.isoformat() + "T99")
+    if f.fair_level:
+        stmt = stmt.where(SearchRow.fair_rank >= FAIR_LEVELS.index(f.fair_level))
+    return stmt
+
+
+def search_datasets(
+    s: Session, query: str, filters: SearchFilters, limit: int = 50
+) -> list[SearchHit]:
+    """Datasets matching ``query`` (full text; may be empty) and the filters, best first."""
+    columns = [
+        SearchRow.dataset,
+        SearchRow.title,
+        SearchRow.organism,
+        SearchRow.method,
+        SearchRow.instrument,
+        SearchRow.acquired,
+        SearchRow.fair_level,
+    ]
+    dialect = s.get_bind().dialect.name
+    stmt = select(*columns)
+    terms = query.strip()
+    if terms and dialect == "sqlite":
+        fts = _fts5_query(terms)
+        if not fts:
+            return []
+        fts_table = table("search_fts", column("dataset"))
+        stmt = (
+            stmt.join(fts_table, fts_table.c.dataset == SearchRow.dataset)
+            .where(text("search_fts MATCH :q"))
+            .order_by(text("bm25(search_fts)"))
+            .params(q=fts)
+        )
+    elif terms and dialect == "postgresql":
+        stmt = (
+            stmt.where(text("body_tsv @@ plainto_tsquery('english', :q)"))
+            .order_by(text("ts_rank(body_tsv, plainto_tsquery('english', :q)) DESC"))
+            .params(q=terms)
+        )
+    elif terms:  # another database: a plain substring match
+        stmt = stmt.where(SearchRow.body.contains(terms, autoescape=True))
+    stmt = _filtered(stmt, filters).order_by(SearchRow.acquired.desc()).limit(limit)
+    return [SearchHit(**dict(row._mapping)) for row in s.execute(stmt)]

@@ -1,0 +1,123 @@
+"""`fairway search`: full text and facets, on SQLite (FTS5) and PostgreSQL (tsvector)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from catalog import Catalog
+from catalog.search import SearchFilters
+from core.records import Acquisition, MetadataRecord, Sourced, SourceFile, State
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def catalog(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Catalog]:
+    url = (
+        f"sqlite:///{tmp_path / 'c.sqlite'}"
+        if request.param == "sqlite"
+        else request.getfixturevalue("postgres_url")
+    )
+    cat = Catalog.open(url)
+    try:
+        yield cat
+    finally:
+        cat.close()
+
+
+DATASETS: list[dict[str, Any]] = [
+    {
+        "study.title": "Focal adhesions in migrating HeLa cells",
+        "study.description": "Paxillin dynamics imaged by spinning disk confocal microscopy",
+        "biosample.organism[0].scientific_name": "Homo sapiens",
+        "biosample.organism[0].ncbi_taxon": "NCBITaxon:9606",
+        "acquisition.imaging_method[0].label": "spinning disk confocal microscopy",
+        "acquisition.imaging_method[0].term_id": "http://purl.obolibrary.org/obo/FBbi_00000253",
+        "instrument.microscope.model": "Eclipse Ti2-E",
+        "image.acquisition_date": "2026-11-20T14:32:05",
+    },
+    {
+        "study.title": "Zebrafish heart regeneration after cryoinjury",
+        "study.description": "Light-sheet time-lapse of regenerating ventricles",
+        "biosample.organism[0].scientific_name": "Danio rerio",
+        "acquisition.imaging_method[0].label": "selective plane illumination microscopy",
+        "instrument.microscope.model": "Lightsheet 7",
+        "image.acquisition_date": "2025-03-02T09:00:00",
+    },
+    {
+        "study.title": "Mouse cortex neurons, widefield survey",
+        "biosample.organism[0].scientific_name": "Mus musculus",
+        "acquisition.imaging_method[0].label": "wide-field fluorescence microscopy",
+        "image.acquisition_date": "2024-07-15T10:00:00",
+    },
+]
+
+
+def _archive(catalog: Catalog, i: int, fields: dict[str, Any], level: str) -> str:
+    fp = f"{i:02d}" * 32
+    f = SourceFile(path=Path(f"/in/{i}.tif"), relpath=f"{i}.tif", size=1, mtime_ns=1, sha256=fp)
+    acq = Acquisition(fingerprint=fp, source=Path(f"/in/{i}.tif"), kind="tiff", files=(f,))
+    catalog.claim(acq, "w")
+    record = MetadataRecord(
+        fields={k: Sourced(value=v, source="test") for k, v in fields.items()},
+        ome_xml="",
+        ome_xml_origin="generated",
+    )
+    catalog.finish(
+        acq.id,
+        "w",
+        State.ARCHIVED,
+        record=record.model_dump(mode="json"),
+        report={},
+        fair_level=level,
+        location="/archive",
+    )
+    return acq.dataset_id
+
+
+def test_full_text_and_facets(catalog: Catalog) -> None:
+    ids = [
+        _archive(catalog, i, f, level)
+        for i, (f, level) in enumerate(
+            zip(DATASETS, ["rembi+nbo-tier1", "rembi", "ngff"], strict=True)
+        )
+    ]
+    hela, fish, mouse = ids
+    assert [h.dataset for h in catalog.search("paxillin")] == [hela]
+    assert [h.dataset for h in catalog.search("regenerating heart")] == [fish]  # stemmed
+    assert catalog.search("nothing-like-this") == []
+    assert {h.dataset for h in catalog.search("", SearchFilters(organism="mus musculus"))} == {
+        mouse
+    }
+    assert [h.dataset for h in catalog.search("", SearchFilters(organism="NCBITaxon:9606"))] == [
+        hela
+    ]
+    assert [h.dataset for h in catalog.search("", SearchFilters(method="FBbi_00000253"))] == [hela]
+    assert [h.dataset for h in catalog.search("", SearchFilters(instrument="lightsheet"))] == [fish]
+    assert [h.dataset for h in catalog.search("", SearchFilters(study="zebrafish"))] == [fish]
+    recent = catalog.search("", SearchFilters(since=date(2025, 1, 1)))
+    assert [h.dataset for h in recent] == [hela, fish]  # newest first
+    old = catalog.search("", SearchFilters(until=date(2024, 12, 31)))
+    assert [h.dataset for h in old] == [mouse]
+    good = catalog.search("", SearchFilters(fair_level="rembi"))
+    assert {h.dataset for h in good} == {hela, fish}
+    # operators are searched as words (all required), not run as query syntax
+    assert catalog.search('heart" OR "mouse') == []
+    assert catalog.search("NEAR(heart") == []
+
+
+def test_a_curated_fix_is_searchable(catalog: Catalog) -> None:
+    dataset = _archive(catalog, 7, DATASETS[2], "ngff")
+    row = catalog.find(dataset)
+    assert row is not None and row.record is not None
+    record = MetadataRecord.model_validate(row.record)
+    fields = dict(record.fields)
+    fields["study.keywords[0]"] = Sourced(value="barrel cortex", source="curator:x")
+    fixed = record.model_copy(update={"fields": fields})
+    catalog.curate(
+        row.id, "x", "r", [], record=fixed.model_dump(mode="json"), report={}, fair_level="ngff"
+    )
+    assert [h.dataset for h in catalog.search("barrel")] == [dataset]
