@@ -106,7 +106,7 @@ def _rows(n: int, seed: int = 1) -> list[dict[str, object]]:
                 "method": f"{method} | http://purl.obolibrary.org/obo/{term}".lower(),
                 "instrument": instrument.lower(),
                 "study": title.lower(),
-                "acquired": (start + timedelta(days=rng.randrange(2000))).isoformat() + "T10:00:00",
+                "acquired": f"{start + timedelta(days=rng.randrange(2000))}T10:00:00",
                 "fair_rank": FAIR_LEVELS.index(level),
                 "fair_level": level,
                 "updated_at": utcnow(),

@@ -13,7 +13,7 @@ from datetime import date
 from typing import Any
 
 from pydantic import BaseModel
-from sqlalchemy import Select, column, delete, select, table, text
+from sqlalchemy import column, delete, select, table, text
 from sqlalchemy.orm import Session
 
 from catalog.models import SearchRow, utcnow
@@ -131,15 +131,15 @@ def _fts5_query(query: str) -> str:
     return " ".join('"' + w.replace('"', '""') + '"' for w in words)
 
 
-def _filtered(stmt: Select[Any], f: SearchFilters) -> Select[Any]:
-    for column, value in (
+def _filtered(stmt: Any, f: SearchFilters) -> Any:
+    for facet, value in (
         (SearchRow.organism, f.organism),
         (SearchRow.method, f.method),
         (SearchRow.instrument, f.instrument),
         (SearchRow.study, f.study),
     ):
         if value:
-            stmt = stmt.where(column.contains(value.lower(), autoescape=True))
+            stmt = stmt.where(facet.contains(value.lower(), autoescape=True))
     if f.since:
         stmt = stmt.where(SearchRow.acquired >= f.since.isoformat())
     if f.until:
