@@ -76,7 +76,8 @@ QUERIES: list[tuple[str, str, SearchFilters]] = [
     ("organism", "", SearchFilters(organism="danio rerio")),
     ("method id", "", SearchFilters(method="FBbi_00000253")),
     ("words + organism", "cilia", SearchFilters(organism="mus musculus")),
-    ("words + date range", "synapse", SearchFilters(since=date(2025, 1, 1), until=date(2025, 6, 30))),
+    ("words + date range", "synapse",
+     SearchFilters(since=date(2025, 1, 1), until=date(2025, 6, 30))),
     ("words + FAIR level", "organoid", SearchFilters(fair_level="rembi+nbo-tier1")),
     ("instrument + level", "", SearchFilters(instrument="lsm 980", fair_level="rembi")),
 ]  # fmt: skip
