@@ -572,6 +572,47 @@ def search(
 
 
 @app.command()
+def get(
+    ctx: typer.Context,
+    dataset: Annotated[str, typer.Argument(help="Dataset to fetch.")],
+    dest: Annotated[Path, typer.Argument(help="Folder to write the bundle into.")],
+    as_json: JsonOpt = False,
+) -> None:
+    """Write a FAIR bundle: OME-Zarr, RO-Crate, checksums, gap report and a landing page."""
+    from catalog import worker_id
+    from flows.views import iso
+    from targets.bundle import bundle_summary, make_bundle
+
+    try:
+        catalog, row = _open_row(ctx, dataset)
+    except FairwayError as exc:
+        _fail(exc)
+        return
+    try:
+        if row.state != State.ARCHIVED.value or not row.location:
+            raise SettingsError(f"not archived (state {row.state})", where=row.dataset)
+        events = [
+            {"at": iso(e.at), "actor": e.actor, "step": e.step, "action": e.action}
+            for e in catalog.events(row.id)
+        ]
+        with _progress_bar(not as_json):
+            bundle = make_bundle(Path(row.location), dest, events)
+        catalog.event(row.id, worker_id(), "get", "ok", {"dest": str(bundle)})
+    except FairwayError as exc:
+        _fail(exc)
+        return
+    finally:
+        catalog.close()
+    summary = bundle_summary(bundle)
+    if as_json:
+        _print_json(summary)
+        return
+    out.print(f"[bold]{row.dataset}[/bold]: {summary['files']} files in {bundle}")
+    out.print(f"open {summary['index_html']} in a browser")
+    out.print(f"or: napari {bundle / (row.dataset + '.ome.zarr')}")
+
+
+@app.command()
 def repair(
     ctx: typer.Context,
     dataset: Annotated[str, typer.Argument(help="Dataset whose damaged copies to restore.")],

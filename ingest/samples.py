@@ -55,7 +55,7 @@ study:
       affiliation: Imaging Core Facility, Example Institute
       orcid: 0000-0002-1825-0097
   license: CC-BY-4.0
-  release_date: "2026-12-01"
+  release_date: "2026-11-25"
 study_component:
   name: Paxillin-EGFP Z-stacks
   description: Fixed-interval Z-stacks, two channels, one field of view per file.

@@ -9,7 +9,7 @@ from rocrate.rocrate import ROCrate
 
 from core.records import MetadataRecord, ValidationReport
 
-__all__ = ["LICENCE_URLS", "write_crate_metadata"]
+__all__ = ["LICENCE_URLS", "build_crate", "write_crate_metadata"]
 
 LICENCE_URLS = {
     "CC0-1.0": "https://creativecommons.org/publicdomain/zero/1.0/",
@@ -47,6 +47,63 @@ def write_crate_metadata(
     tool_version: str,
 ) -> Path:
     """Write ``ro-crate-metadata.json`` into ``data_dir`` for files already in place."""
+    crate = build_crate(dataset, zarr_name, record, report, extra_files, tool_version)
+    crate.metadata.write(data_dir)
+    return Path(data_dir) / "ro-crate-metadata.json"
+
+
+def _methods_and_instrument(crate: ROCrate, image: Any, record: MetadataRecord) -> None:
+    i = 0
+    while (term := record.value(f"acquisition.imaging_method[{i}].term_id")) is not None:
+        iri = str(term)
+        if iri.startswith("FBbi:"):
+            iri = "http://purl.obolibrary.org/obo/FBbi_" + iri.removeprefix("FBbi:")
+        image.append_to(
+            "measurementTechnique",
+            crate.add_jsonld(
+                {
+                    "@id": iri,
+                    "@type": "DefinedTerm",
+                    "name": str(record.value(f"acquisition.imaging_method[{i}].label") or iri),
+                    "inDefinedTermSet": "http://purl.obolibrary.org/obo/fbbi.owl",
+                }
+            ),
+        )
+        i += 1
+    parts = [
+        record.value("instrument.microscope.manufacturer"),
+        record.value("instrument.microscope.model"),
+    ]
+    if any(parts):
+        props: dict[str, Any] = {
+            "@id": "#instrument",
+            "@type": "IndividualProduct",
+            "name": " ".join(str(p) for p in parts if p),
+        }
+        if serial := record.value("instrument.microscope.serial_number"):
+            props["serialNumber"] = str(serial)
+        if maker := record.value("instrument.microscope.manufacturer"):
+            props["manufacturer"] = str(maker)
+        image["instrument"] = crate.add_jsonld(props)
+    if acquired := record.value("image.acquisition_date"):
+        image["dateCreated"] = str(acquired)
+    if desc := record.value("acquisition.imaging_instrument_description"):
+        image["description"] = str(desc)
+
+
+def build_crate(
+    dataset: str,
+    zarr_name: str,
+    record: MetadataRecord,
+    report: ValidationReport,
+    extra_files: list[str],
+    tool_version: str,
+) -> ROCrate:
+    """The RO-Crate of a dataset, not yet written.
+
+    It holds the study, licence, authors, organism, imaging method (FBbi), instrument, dates,
+    FAIR level, and the conversion step with fairway's version.
+    """
     crate = ROCrate()
     root = crate.root_dataset
     root["name"] = record.value("study.title") or record.value("image.name") or dataset
@@ -71,7 +128,8 @@ def write_crate_metadata(
             "@type": "PropertyValue",
             "name": "fairway FAIR level",
             "value": report.fair_level,
-            "description": "Highest metadata level met: none < ngff < rembi < rembi+nbo-tier1",
+            "description": "Highest metadata level met: none < ngff < rembi < "
+            "rembi+nbo-tier1 < rembi+nbo-tier2 < rembi+nbo-tier3",
         }
     )
     image = crate.add_dataset(
@@ -83,6 +141,7 @@ def write_crate_metadata(
             "conformsTo": {"@id": "https://ngff.openmicroscopy.org/0.5/"},
         },
     )
+    _methods_and_instrument(crate, image, record)
     i = 0
     while (name := record.value(f"biosample.organism[{i}].scientific_name")) is not None:
         taxon = record.value(f"biosample.organism[{i}].ncbi_taxon")
@@ -120,5 +179,4 @@ def write_crate_metadata(
             "version": tool_version,
         }
     )
-    crate.metadata.write(data_dir)
-    return data_dir / "ro-crate-metadata.json"
+    return crate

@@ -1,0 +1,368 @@
+"""``fairway get``: a FAIR bundle a researcher can take away, open and cite.
+
+The bundle is a folder ``DEST/<dataset>/`` holding
+
+* the OME-Zarr, read from the archive and **verified** against the archive's manifest after
+  the copy (a damaged archive is refused, pointing at ``fairway repair``);
+* ``ro-crate-metadata.json``: name, description, licence, authors, organism, imaging method
+  with its FBbi term, instrument, dates, the gap report, the checksums file, and the
+  provenance of every step (from the catalog's events) with the tool versions;
+* ``metadata/record.json``, ``metadata/validation.json``, ``gap-report.md``;
+* ``checksums-sha256.txt`` (every file of the bundle);
+* ``index.html``: a landing page with a thumbnail, the metadata table, the FAIR level and how
+  to open the data in napari.
+
+It is assembled as ``DEST/.<dataset>.partial`` and renamed last. An embargoed dataset (release
+date in the future) or one below its profile's level is refused with the reason.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import json
+import shutil
+from datetime import UTC, date, datetime
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import zarr
+
+from core.errors import FairwayError, FinalError, TargetError
+from core.files import file_digest, fsync_tree
+from core.records import FAIR_LEVELS, MetadataRecord, ValidationReport
+from targets.crate import build_crate
+from targets.package import RECORD_FILE, REPORT_FILE
+from validators.report import report_markdown
+
+__all__ = ["NotFetchableError", "make_bundle", "thumbnail_png"]
+
+TOOLS = (
+    "fairway",
+    "tifffile",
+    "zarr",
+    "ome-zarr-models",
+    "ome-types",
+    "bioio",
+    "pydicom",
+    "numcodecs",
+)
+
+
+class NotFetchableError(FinalError):
+    """The dataset may not be handed out (embargo, or below its profile's level)."""
+
+
+def _versions() -> dict[str, str]:
+    out = {}
+    for name in TOOLS:
+        try:
+            out[name] = version(name)
+        except PackageNotFoundError:
+            continue
+    return out
+
+
+def check_fetchable(record: MetadataRecord, report: ValidationReport, today: date) -> None:
+    """Refuse an embargoed dataset or one below its profile's level, saying why."""
+    released = record.value("study.release_date")
+    if released is not None:
+        try:
+            when = date.fromisoformat(str(released)[:10])
+        except ValueError:
+            when = None
+        if when is not None and when > today:
+            raise NotFetchableError(
+                f"embargoed until {when.isoformat()} (study.release_date)",
+                where=report.dataset,
+                hint="ask the data's owner, or fetch it after the release date",
+            )
+    if report.target and not report.meets_target:
+        raise NotFetchableError(
+            f"FAIR level {report.fair_level} is below its profile's {report.target}",
+            where=report.dataset,
+            hint=f"`fairway gaps {report.dataset}` lists what a curator must supply first",
+        )
+
+
+def _first_image(store: Path) -> tuple[Any, list[str], list[dict[str, Any]]]:
+    """The lowest level of the first image, its axis names and its omero channels."""
+    root: Any = zarr.open_group(str(store), mode="r")
+    series = "0"
+    if "OME" in root:
+        ome_attrs: Any = dict(root["OME"].attrs)
+        series = str((ome_attrs.get("ome", ome_attrs).get("series") or ["0"])[0])
+    group: Any = root[series]
+    attrs: Any = dict(group.attrs)
+    ome = attrs.get("ome", attrs)
+    ms = ome["multiscales"][0]
+    axes = [str(a["name"]) for a in ms["axes"]]
+    lowest = group[ms["datasets"][-1]["path"]]
+    channels = list((ome.get("omero") or {}).get("channels", []))
+    return lowest, axes, channels
+
+
+def thumbnail_png(store: Path, size: int = 256) -> bytes:
+    """A PNG of the image's lowest resolution.
+
+    Middle Z, first time point, up to 3 channels in their display colours, each stretched
+    between its 0.5 and 99.5 percentiles.
+    """
+    import imagecodecs
+
+    arr, axes, channels = _first_image(store)
+    index: list[Any] = []
+    for axis, n in zip(axes, arr.shape, strict=True):
+        if axis == "t":
+            index.append(0)
+        elif axis == "z":
+            index.append(n // 2)
+        elif axis == "c":
+            index.append(slice(0, min(n, 3)))
+        else:
+            index.append(slice(None))
+    plane = np.asarray(arr[tuple(index)], dtype=np.float64)
+    if "c" not in axes:
+        plane = plane[np.newaxis]
+    step = max(1, int(np.ceil(max(plane.shape[-2:]) / size)))
+    plane = plane[:, ::step, ::step]
+    rgb = np.zeros((*plane.shape[-2:], 3))
+    default = ["FF0000", "00FF00", "0000FF"] if plane.shape[0] > 1 else ["FFFFFF"]
+    for k, channel in enumerate(plane):
+        lo, hi = np.percentile(channel, [0.5, 99.5])
+        scaled = np.clip((channel - lo) / (hi - lo if hi > lo else 1.0), 0, 1)
+        colour = str((channels[k] if k < len(channels) else {}).get("color") or default[k])
+        weights = [int(colour[i : i + 2], 16) / 255 for i in (0, 2, 4)]
+        rgb += scaled[..., np.newaxis] * np.array(weights)
+    image = (np.clip(rgb, 0, 1) * 255).astype(np.uint8)
+    return bytes(imagecodecs.png_encode(image))
+
+
+def _copy_verified(bag: Path, dest: Path) -> dict[str, str]:
+    """Copy the bag's payload to ``dest``; every file's sha256 must match the manifest."""
+    manifest = {}
+    for line in (bag / "manifest-sha256.txt").read_text(encoding="utf-8").splitlines():
+        digest, rel = line.split(maxsplit=1)
+        manifest[rel.strip()] = digest
+    out = {}
+    for rel, expected in sorted(manifest.items()):
+        target = dest / rel.removeprefix("data/")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(bag / rel, target)
+        got = file_digest(target)
+        if got != expected:
+            raise TargetError(
+                f"{rel} does not match the archive's manifest after the copy",
+                where=bag,
+                hint=f"run `fairway verify {bag.name}` and `fairway repair {bag.name}`",
+            )
+        out[rel.removeprefix("data/")] = got
+    return out
+
+
+def _provenance(crate: Any, events: list[dict[str, Any]], tools: dict[str, str]) -> None:
+    crate.add_jsonld(
+        {
+            "@id": "#software-environment",
+            "@type": "SoftwareApplication",
+            "name": "fairway and the libraries it ran with",
+            "softwareRequirements": [f"{k}=={v}" for k, v in sorted(tools.items())],
+        }
+    )
+    for n, e in enumerate(events):
+        crate.add_jsonld(
+            {
+                "@id": f"#step-{n}",
+                "@type": "CreateAction" if e["step"] != "curate" else "UpdateAction",
+                "name": f"{e['step']}: {e['action']}",
+                "endTime": e["at"],
+                "agent": {"@id": f"#agent-{e['actor']}"} if e["step"] == "curate" else None,
+                "instrument": {"@id": "#software-environment"},
+            }
+        )
+        if e["step"] == "curate":
+            crate.add_jsonld({"@id": f"#agent-{e['actor']}", "@type": "Person", "name": e["actor"]})
+
+
+def _cell(value: Any) -> str:
+    return html.escape(str(value)) if value is not None else ""
+
+
+def _landing_page(
+    dataset: str, record: MetadataRecord, report: ValidationReport, png: bytes
+) -> str:
+    v = record.value
+
+    def joined(prefix: str, suffix: str) -> str:
+        return ", ".join(
+            str(x.value)
+            for k, x in sorted(record.fields.items())
+            if k.startswith(prefix) and k.endswith(suffix)
+        )
+
+    method = " ".join(
+        str(x)
+        for x in (
+            v("acquisition.imaging_method[0].label"),
+            v("acquisition.imaging_method[0].term_id"),
+        )
+        if x
+    )
+    maker = (v("instrument.microscope.manufacturer"), v("instrument.microscope.model"))
+    sizes = [f"{a.upper()} {v(f'pixels.size_{a}')}" for a in "xyzct" if v(f"pixels.size_{a}")]
+    pixel = [
+        f"{v(f'pixels.physical_size_{a}')} {v(f'pixels.physical_size_{a}_unit') or 'µm'}"
+        for a in "xyz"
+        if v(f"pixels.physical_size_{a}")
+    ]
+    rows = [
+        ("Title", v("study.title")),
+        ("Description", v("study.description")),
+        ("Licence", v("study.license")),
+        ("Authors", joined("study.authors", ".name")),
+        ("Organism", v("biosample.organism[0].scientific_name")),
+        ("Imaging method", method),
+        ("Instrument", " ".join(str(x) for x in maker if x)),
+        ("Acquired", v("image.acquisition_date")),
+        ("Released", v("study.release_date")),
+        ("Dimensions", ", ".join(sizes)),
+        ("Pixel size", " x ".join(pixel)),
+        ("Channels", joined("channels[", "].name")),
+    ]
+    table = "\n".join(
+        f"<tr><th>{html.escape(k)}</th><td>{_cell(val)}</td></tr>" for k, val in rows if val
+    )
+    counts = {
+        s: sum(1 for f in report.findings if f.severity.value == s)
+        for s in ("error", "warning", "info")
+    }
+    zarr_name = f"{dataset}.ome.zarr"
+    thumb = base64.b64encode(png).decode()
+    return f"""<!doctype html>
+<html lang="en"><head><meta charset="utf-8">
+<title>{_cell(v("study.title") or dataset)}</title>
+<style>body{{font-family:system-ui,sans-serif;max-width:60rem;margin:2rem auto;padding:0 1rem}}
+th{{text-align:left;padding-right:1rem;vertical-align:top}}
+img{{max-width:256px;border:1px solid #ccc}}
+code{{background:#f4f4f4;padding:.1rem .3rem}}</style></head>
+<body>
+<h1>{_cell(v("study.title") or dataset)}</h1>
+<p>Dataset <code>{_cell(dataset)}</code> · FAIR level <strong>{_cell(report.fair_level)}</strong>
+(of {" &lt; ".join(FAIR_LEVELS)}) · {counts["error"]} errors, {counts["warning"]} warnings,
+{counts["info"]} notes in the <a href="gap-report.md">gap report</a></p>
+<img alt="thumbnail of the lowest resolution" src="data:image/png;base64,{thumb}">
+<table>
+{table}
+</table>
+<h2>Open it</h2>
+<p>In napari (with the napari-ome-zarr plugin):</p>
+<pre><code>pip install "napari[all]" napari-ome-zarr
+napari {_cell(zarr_name)}</code></pre>
+<p>In Python: <code>ome_zarr.reader.Reader(ome_zarr.io.parse_url("{_cell(zarr_name)}"))</code>.
+The full OME-XML is in <code>{_cell(zarr_name)}/OME/METADATA.ome.xml</code>; the metadata record
+and its provenance are in <code>ro-crate-metadata.json</code>; every file's sha256 is in
+<code>checksums-sha256.txt</code>.</p>
+</body></html>
+"""
+
+
+def make_bundle(
+    bag: Path,
+    dest: Path,
+    events: list[dict[str, Any]],
+    *,
+    today: date | None = None,
+) -> Path:
+    """Write the FAIR bundle of the archived bag ``bag`` into ``dest/<dataset>``.
+
+    Raises
+    ------
+    NotFetchableError
+        Embargoed, or below its profile's level.
+    TargetError
+        The archive's bytes do not match its manifest, or the bundle exists already.
+    """
+    dataset = bag.name
+    data = bag / "data"
+    record = MetadataRecord.model_validate_json((data / RECORD_FILE).read_text(encoding="utf-8"))
+    report = ValidationReport.model_validate_json((data / REPORT_FILE).read_text(encoding="utf-8"))
+    check_fetchable(record, report, today or datetime.now(UTC).date())
+    final = dest / dataset
+    if final.exists():
+        raise TargetError(
+            "the bundle exists already", where=final, hint="remove it or choose another folder"
+        )
+    work = dest / f".{dataset}.partial"
+    shutil.rmtree(work, ignore_errors=True)
+    try:
+        work.mkdir(parents=True)
+        _copy_verified(bag, work)
+        zarr_name = f"{dataset}.ome.zarr"
+        (work / "gap-report.md").write_text(report_markdown(report), encoding="utf-8")
+        png = thumbnail_png(work / zarr_name)
+        (work / "thumbnail.png").write_bytes(png)
+        (work / "index.html").write_text(
+            _landing_page(dataset, record, report, png), encoding="utf-8"
+        )
+        tools = _versions()
+        crate = build_crate(
+            dataset,
+            zarr_name,
+            record,
+            report,
+            [RECORD_FILE, REPORT_FILE],
+            tools.get("fairway", "?"),
+        )
+        crate.add_file(
+            source=None,
+            dest_path="gap-report.md",
+            properties={"encodingFormat": "text/markdown", "name": "gap report"},
+        )
+        crate.add_file(
+            source=None,
+            dest_path="index.html",
+            properties={"encodingFormat": "text/html", "name": "landing page"},
+        )
+        crate.add_file(
+            source=None, dest_path="thumbnail.png", properties={"encodingFormat": "image/png"}
+        )
+        crate.add_file(
+            source=None,
+            dest_path="checksums-sha256.txt",
+            properties={"encodingFormat": "text/plain", "name": "sha256 of every file"},
+        )
+        _provenance(crate, events, tools)
+        crate.metadata.write(work)
+        digests = {
+            p.relative_to(work).as_posix(): file_digest(p)
+            for p in sorted(work.rglob("*"))
+            if p.is_file()
+        }
+        (work / "checksums-sha256.txt").write_text(
+            "".join(f"{d}  {rel}\n" for rel, d in digests.items()), encoding="utf-8"
+        )
+        fsync_tree(work)
+        work.rename(final)
+    except (OSError, ValueError, KeyError) as exc:
+        shutil.rmtree(work, ignore_errors=True)
+        raise TargetError(f"cannot write the bundle: {exc}", where=final) from exc
+    except FairwayError:
+        shutil.rmtree(work, ignore_errors=True)
+        raise
+    return final
+
+
+def bundle_summary(bundle: Path) -> dict[str, Any]:
+    """What ``fairway get --json`` prints about a written bundle."""
+    lines = (bundle / "checksums-sha256.txt").read_text(encoding="utf-8").splitlines()
+    crate = json.loads((bundle / "ro-crate-metadata.json").read_text(encoding="utf-8"))
+    return {
+        "dataset": bundle.name,
+        "path": str(bundle),
+        "files": len(lines),
+        "bytes": sum(p.stat().st_size for p in bundle.rglob("*") if p.is_file()),
+        "index_html": str(bundle / "index.html"),
+        "crate_entities": len(crate["@graph"]),
+    }

@@ -1,0 +1,94 @@
+"""`fairway get`: a verified FAIR bundle with an RO-Crate and a landing page; refusals say why."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from flows.cli import app
+from ingest.samples import SIDECAR_YAML, write_registry
+from tests.factories import age, make_ome_tiff, make_plain_tiff
+
+pytestmark = pytest.mark.usefixtures("prefect_harness")
+runner = CliRunner()
+
+
+@pytest.fixture(scope="module")
+def home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("get")
+    inbox = root / "inbox"
+    make_ome_tiff(inbox / "open" / "a.ome.tif", seed=3)
+    (inbox / "open" / "fairway.yaml").write_text(SIDECAR_YAML, encoding="utf-8")
+    make_ome_tiff(inbox / "embargo" / "e.ome.tif", seed=4)
+    (inbox / "embargo" / "fairway.yaml").write_text(
+        SIDECAR_YAML.replace('release_date: "2026-11-25"', 'release_date: "2999-01-01"'),
+        encoding="utf-8",
+    )
+    make_plain_tiff(inbox / "bare" / "p.tif")
+    age(inbox)
+    home = root / "home"
+    write_registry(home)
+    result = runner.invoke(app, ["--home", str(home), "ingest", str(inbox), "--quiet-seconds", "1"])
+    assert result.exit_code == 0, result.output
+    return home
+
+
+def _dataset(home: Path, name: str) -> str:
+    rows = json.loads(runner.invoke(app, ["--home", str(home), "status", "--json"]).stdout)
+    return next(r["dataset"] for r in rows if r["source"].endswith(name))
+
+
+def test_bundle_is_verified_and_described(home: Path, tmp_path: Path) -> None:
+    dataset = _dataset(home, "a.ome.tif")
+    result = runner.invoke(app, ["--home", str(home), "get", dataset, str(tmp_path), "--json"])
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout)
+    bundle = Path(summary["path"])
+    assert bundle == tmp_path / dataset and not list(tmp_path.glob(".*partial"))
+    # every file listed with a checksum that matches
+    import hashlib
+
+    lines = (bundle / "checksums-sha256.txt").read_text(encoding="utf-8").splitlines()
+    assert len(lines) == summary["files"] > 10
+    for line in lines:
+        digest, rel = line.split(maxsplit=1)
+        assert hashlib.sha256((bundle / rel).read_bytes()).hexdigest() == digest
+    crate = json.loads((bundle / "ro-crate-metadata.json").read_text(encoding="utf-8"))
+    graph = {e["@id"]: e for e in crate["@graph"]}
+    root = graph["./"]
+    assert root["license"]["@id"] == "https://creativecommons.org/licenses/by/4.0/"
+    assert root["name"].startswith("Live-cell imaging of EGFP-tagged focal adhesions")
+    assert [graph[a["@id"]]["name"] for a in root["author"]] == ["Ada Example"]
+    assert "http://purl.obolibrary.org/obo/FBbi_00000253" in graph
+    assert "http://purl.obolibrary.org/obo/NCBITaxon_9606" in graph
+    assert graph["#instrument"]["serialNumber"] == "TI2-552107"
+    assert {"gap-report.md", "checksums-sha256.txt", "index.html"} <= set(graph)
+    steps = [e for e in graph.values() if str(e["@id"]).startswith("#step-")]
+    assert any("archive" in s["name"] for s in steps)
+    assert any(
+        r.startswith("zarr==") for r in graph["#software-environment"]["softwareRequirements"]
+    )
+    page = (bundle / "index.html").read_text(encoding="utf-8")
+    assert "rembi+nbo-tier1" in page and "napari" in page and "data:image/png;base64," in page
+    assert (bundle / "thumbnail.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    # the OME-Zarr opens with ome-zarr-py
+    from ome_zarr.io import parse_url
+    from ome_zarr.reader import Reader
+
+    nodes = list(Reader(parse_url(str(bundle / f"{dataset}.ome.zarr" / "0")))())
+    assert nodes and nodes[0].data[0].shape[-2:] == (96, 80)
+    again = runner.invoke(app, ["--home", str(home), "get", dataset, str(tmp_path)])
+    assert again.exit_code == 2 and "exists already" in again.output
+
+
+def test_embargoed_and_below_profile_are_refused(home: Path, tmp_path: Path) -> None:
+    embargoed = runner.invoke(
+        app, ["--home", str(home), "get", _dataset(home, "e.ome.tif"), str(tmp_path)]
+    )
+    assert embargoed.exit_code == 2 and "embargoed until 2999-01-01" in embargoed.output
+    bare = runner.invoke(app, ["--home", str(home), "get", _dataset(home, "p.tif"), str(tmp_path)])
+    assert bare.exit_code == 2 and "below its profile" in bare.output and "gaps" in bare.output
+    assert list(tmp_path.iterdir()) == []
