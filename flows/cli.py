@@ -613,6 +613,43 @@ def get(
 
 
 @app.command()
+def publish(
+    ctx: typer.Context,
+    dataset: Annotated[str, typer.Argument(help="Dataset to publish.")],
+    dest: Annotated[Path, typer.Argument(help="Folder to write the submission package into.")],
+    to: Annotated[str, typer.Option("--to", help="Where it is going: 'bia'.")] = "bia",
+    as_json: JsonOpt = False,
+) -> None:
+    """Write a submission package for a public archive (BioImage Archive: --to bia)."""
+    from catalog import worker_id
+    from targets.bia import write_bia_package
+
+    try:
+        if to != "bia":
+            raise SettingsError(f"unknown destination '{to}'", hint="destinations: bia")
+        catalog, row = _open_row(ctx, dataset)
+    except FairwayError as exc:
+        _fail(exc)
+        return
+    try:
+        if row.state != State.ARCHIVED.value or not row.location:
+            raise SettingsError(f"not archived (state {row.state})", where=row.dataset)
+        folder = write_bia_package(Path(row.location), dest)
+        catalog.event(row.id, worker_id(), "publish", "bia", {"dest": str(folder)})
+    except FairwayError as exc:
+        _fail(exc)
+        return
+    finally:
+        catalog.close()
+    files = sorted(p.relative_to(folder).as_posix() for p in folder.iterdir())
+    if as_json:
+        _print_json({"dataset": row.dataset, "to": to, "path": str(folder), "contents": files})
+        return
+    out.print(f"[bold]{row.dataset}[/bold]: BioImage Archive submission in {folder}")
+    out.print("  " + ", ".join(files) + " (see README.txt)")
+
+
+@app.command()
 def repair(
     ctx: typer.Context,
     dataset: Annotated[str, typer.Argument(help="Dataset whose damaged copies to restore.")],

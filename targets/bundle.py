@@ -37,7 +37,7 @@ from targets.crate import build_crate
 from targets.package import RECORD_FILE, REPORT_FILE
 from validators.report import report_markdown
 
-__all__ = ["NotFetchableError", "make_bundle", "thumbnail_png"]
+__all__ = ["NotFetchableError", "copy_verified", "make_bundle", "thumbnail_png"]
 
 TOOLS = (
     "fairway",
@@ -140,14 +140,19 @@ def thumbnail_png(store: Path, size: int = 256) -> bytes:
     return bytes(imagecodecs.png_encode(image))
 
 
-def _copy_verified(bag: Path, dest: Path) -> dict[str, str]:
-    """Copy the bag's payload to ``dest``; every file's sha256 must match the manifest."""
+def copy_verified(bag: Path, dest: Path, only: str = "data/") -> dict[str, str]:
+    """Copy the bag's payload (the part under ``only``) to ``dest``, checking every file.
+
+    Each copied file's sha256 must match the archive's manifest, or nothing is handed out.
+    """
     manifest = {}
     for line in (bag / "manifest-sha256.txt").read_text(encoding="utf-8").splitlines():
         digest, rel = line.split(maxsplit=1)
         manifest[rel.strip()] = digest
     out = {}
     for rel, expected in sorted(manifest.items()):
+        if not rel.startswith(only):
+            continue
         target = dest / rel.removeprefix("data/")
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(bag / rel, target)
@@ -298,7 +303,7 @@ def make_bundle(
     shutil.rmtree(work, ignore_errors=True)
     try:
         work.mkdir(parents=True)
-        _copy_verified(bag, work)
+        copy_verified(bag, work)
         zarr_name = f"{dataset}.ome.zarr"
         (work / "gap-report.md").write_text(report_markdown(report), encoding="utf-8")
         png = thumbnail_png(work / zarr_name)

@@ -92,3 +92,57 @@ def test_embargoed_and_below_profile_are_refused(home: Path, tmp_path: Path) -> 
     bare = runner.invoke(app, ["--home", str(home), "get", _dataset(home, "p.tif"), str(tmp_path)])
     assert bare.exit_code == 2 and "below its profile" in bare.output and "gaps" in bare.output
     assert list(tmp_path.iterdir()) == []
+
+
+def _pagetab_sections(text: str) -> list[tuple[str, dict[str, list[str]]]]:
+    """Blocks of a PageTab file: (section header, {attribute: values})."""
+    out = []
+    for block in text.strip().split("\n\n"):
+        rows = [line.split("\t") for line in block.splitlines()]
+        attrs: dict[str, list[str]] = {}
+        for row in rows[1:]:
+            attrs.setdefault(row[0], []).append(row[1] if len(row) > 1 else "")
+        out.append((rows[0][0], attrs))
+    return out
+
+
+def test_bioimage_archive_package(home: Path, tmp_path: Path) -> None:
+    dataset = _dataset(home, "a.ome.tif")
+    result = runner.invoke(
+        app, ["--home", str(home), "publish", dataset, str(tmp_path), "--to", "bia", "--json"]
+    )
+    assert result.exit_code == 0, result.output
+    folder = Path(json.loads(result.stdout)["path"])
+    sections = dict(_pagetab_sections((folder / "submission.tsv").read_text(encoding="utf-8")))
+    assert {
+        "Submission",
+        "Study",
+        "Author",
+        "Organization",
+        "Biosample",
+        "Organism",
+        "Specimen",
+        "Image acquisition",
+        "Imaging Method",
+        "Study Component",
+        "Associations",
+        "Annotations",
+    } <= set(sections)
+    assert sections["Study"]["License"] == ["CC BY 4.0"]
+    assert len(sections["Study"]["Keywords"]) == 4
+    assert sections["Organism"]["NCBI taxon ID"] == ["9606"]
+    assert sections["Imaging Method"]["Ontology Term ID"] == [
+        "http://purl.obolibrary.org/obo/FBbi_00000253"
+    ]
+    assert sections["Study Component"]["File List"] == ["file_list.tsv"]
+    assert sections["Associations"]["Biosample"] == sections["Biosample"]["Title"]
+    rows = (folder / "file_list.tsv").read_text(encoding="utf-8").splitlines()
+    assert rows[0].split("\t")[0] == "Files"
+    listed = rows[1].split("\t")[0]
+    assert (folder / listed / "zarr.json").is_file()
+    assert (folder / "README.txt").is_file()
+    bare = runner.invoke(
+        app, ["--home", str(home), "publish", _dataset(home, "p.tif"), str(tmp_path), "--to", "bia"]
+    )
+    assert bare.exit_code == 2
+    assert "below the REMBI required set" in bare.output and "study.title" in bare.output

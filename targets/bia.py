@@ -1,0 +1,259 @@
+"""BioImage Archive submission package: files, a file list and the study in PageTab.
+
+``fairway publish DATASET --to bia DEST`` writes ``DEST/<dataset>-bia/``, a folder a submitter
+uploads as it is:
+
+* ``files/<dataset>.ome.zarr`` (copied from the archive, verified against its manifest);
+* ``file_list.tsv``: one row per image with its REMBI image attributes;
+* ``submission.tsv``: the study in BioStudies PageTab with the sections the BioImage Archive
+  reads: Study (title, description, keywords, licence, funding), Author and Organization,
+  Biosample (organism, biological entity, variables), Specimen (preparation protocol), Image
+  acquisition (instrument, parameters, imaging method with its FBbi term), Study Component
+  (name, description, file list, associations), and Annotations when there are labels;
+* ``README.txt``: how to upload it.
+
+A dataset below the REMBI required set is refused with its gap report: the BioImage Archive
+would refuse the submission anyway, later and with less help.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import shutil
+from pathlib import Path
+
+from core.errors import FairwayError, FinalError, TargetError
+from core.files import fsync_tree
+from core.records import FAIR_LEVELS, MetadataRecord, ValidationReport
+from targets.bundle import copy_verified
+from targets.package import RECORD_FILE, REPORT_FILE
+from validators.report import report_markdown
+
+__all__ = ["BelowRembiError", "pagetab", "write_bia_package"]
+
+#: SPDX id -> the licence names the BioImage Archive lists
+BIA_LICENCES = {"CC0-1.0": "CC0", "CC-BY-4.0": "CC BY 4.0"}
+
+
+class BelowRembiError(FinalError):
+    """The dataset lacks REMBI required metadata; the gap report says what."""
+
+
+def _items(record: MetadataRecord, prefix: str, leaf: str) -> list[str]:
+    out = []
+    i = 0
+    while (value := record.value(f"{prefix}[{i}].{leaf}")) is not None:
+        out.append(str(value))
+        i += 1
+    return out
+
+
+def _listed(record: MetadataRecord, prefix: str) -> list[str]:
+    """The values of a list field (one list value, or ``study.keywords[0]``, ``[1]``...)."""
+    whole = record.value(prefix)
+    if isinstance(whole, list):
+        return [str(x) for x in whole]
+    found = [
+        (int(k[len(prefix) + 1 :].split("]", 1)[0]), str(x.value))
+        for k, x in record.fields.items()
+        if k.startswith(prefix + "[") and k[len(prefix) + 1 :].split("]", 1)[0].isdigit()
+    ]
+    return [value for _, value in sorted(found)]
+
+
+def _clean(value: object) -> str:
+    return " ".join(str(value).split())  # no tabs or newlines inside a PageTab cell
+
+
+def _section(lines: list[str], header: str, accno: str = "", **attrs: object) -> None:
+    lines.append("")
+    lines.append(f"{header}\t{accno}".rstrip("\t"))
+    for name, value in attrs.items():
+        if value not in (None, "", []):
+            for v in value if isinstance(value, list) else [value]:
+                lines.append(f"{name.replace('_', ' ')}\t{_clean(v)}")
+
+
+def pagetab(record: MetadataRecord, dataset: str, file_list: str) -> str:
+    """The study of ``record`` as a BioStudies PageTab submission (tab-separated text)."""
+    v = record.value
+    licence = str(v("study.license") or "")
+    lines = [
+        f"Submission\t{dataset}",
+        f"Title\t{_clean(v('study.title') or dataset)}",
+        f"ReleaseDate\t{v('study.release_date') or ''}",
+        "AttachTo\tBioImages",
+    ]
+    _section(
+        lines,
+        "Study",
+        Title=v("study.title"),
+        Description=v("study.description"),
+        Keywords=_listed(record, "study.keywords"),
+        License=BIA_LICENCES.get(licence, licence),
+        Funding_statement=v("study.funding_statement"),
+        Acknowledgements=v("study.acknowledgements"),
+    )
+    organisations: dict[str, str] = {}
+    for i, name in enumerate(_items(record, "study.authors", "name")):
+        affiliation = str(v(f"study.authors[{i}].affiliation") or "")
+        ref = organisations.setdefault(affiliation, f"o{len(organisations) + 1}")
+        _section(
+            lines,
+            "Author",
+            Name=name,
+            E_mail=v(f"study.authors[{i}].email"),
+            ORCID=v(f"study.authors[{i}].orcid"),
+            Role=v(f"study.authors[{i}].role[0]"),
+        )
+        lines.append(f"<affiliation>\t{ref}")
+    for name, ref in organisations.items():
+        _section(lines, "Organization", ref, Name=name)
+    biosample = str(v("biosample.title") or v("biosample.biological_entity") or "Biosample 1")
+    _section(
+        lines,
+        "Biosample",
+        Title=biosample,
+        Biological_entity=v("biosample.biological_entity"),
+        Description=v("biosample.description"),
+        Intrinsic_variable=_listed(record, "biosample.intrinsic_variables"),
+        Extrinsic_variable=_listed(record, "biosample.extrinsic_variables"),
+        Experimental_variable=_listed(record, "biosample.experimental_variables"),
+    )
+    for i, name in enumerate(_items(record, "biosample.organism", "scientific_name")):
+        taxon = str(v(f"biosample.organism[{i}].ncbi_taxon") or "")
+        _section(
+            lines,
+            "Organism",
+            Scientific_name=name,
+            Common_name=v(f"biosample.organism[{i}].common_name"),
+            NCBI_taxon_ID=taxon.split(":")[-1].removeprefix("txid") if taxon else None,
+        )
+    specimen = "Specimen 1"
+    _section(
+        lines,
+        "Specimen",
+        Title=specimen,
+        Sample_preparation_protocol=v("specimen.sample_preparation_protocol"),
+        Growth_protocol=v("specimen.growth_protocol"),
+        Signal_contrast_mechanism=v("specimen.signal_contrast_mechanism"),
+    )
+    acquisition = "Image acquisition 1"
+    _section(
+        lines,
+        "Image acquisition",
+        Title=acquisition,
+        Imaging_instrument=v("acquisition.imaging_instrument_description"),
+        Image_acquisition_parameters=v("acquisition.image_acquisition_parameters"),
+    )
+    for i, label in enumerate(_items(record, "acquisition.imaging_method", "label")):
+        _section(
+            lines,
+            "Imaging Method",
+            Ontology_Value=label,
+            Ontology_Name="Biological Imaging Methods Ontology (FBbi)",
+            Ontology_Term_ID=v(f"acquisition.imaging_method[{i}].term_id"),
+        )
+    _section(
+        lines,
+        "Study Component",
+        Name=v("study_component.name") or dataset,
+        Description=v("study_component.description"),
+        File_List=file_list,
+    )
+    _section(
+        lines, "Associations", Biosample=biosample, Specimen=specimen, Image_acquisition=acquisition
+    )
+    if v("annotations.overview"):
+        _section(
+            lines,
+            "Annotations",
+            Title=f"Annotations of {dataset}",
+            Annotation_Overview=v("annotations.overview"),
+            Annotation_Method=v("annotations.method"),
+            Annotation_Type=[
+                str(x.value)
+                for k, x in sorted(record.fields.items())
+                if k.startswith("annotations.types")
+            ],
+        )
+    return "\n".join(lines) + "\n"
+
+
+def _file_list(record: MetadataRecord, dataset: str) -> str:
+    v = record.value
+    buf = io.StringIO()
+    writer = csv.writer(buf, delimiter="\t", lineterminator="\n")
+    writer.writerow(["Files", "Type", "Dimensions", "Pixel size", "Channels", "Format"])
+    dims = " x ".join(
+        f"{a.upper()}={v(f'pixels.size_{a}')}" for a in "xyzct" if v(f"pixels.size_{a}")
+    )
+    pixel = " x ".join(
+        f"{v(f'pixels.physical_size_{a}')} {v(f'pixels.physical_size_{a}_unit') or 'µm'}"
+        for a in "xyz"
+        if v(f"pixels.physical_size_{a}")
+    )
+    channels = ", ".join(_items(record, "channels", "name"))
+    writer.writerow([f"files/{dataset}.ome.zarr", "image", dims, pixel, channels, "OME-Zarr"])
+    return buf.getvalue()
+
+
+def write_bia_package(bag: Path, dest: Path) -> Path:
+    """Write the BioImage Archive submission folder of the archived bag ``bag`` into ``dest``.
+
+    Raises
+    ------
+    BelowRembiError
+        The dataset is below the REMBI required set; the message carries its gap report.
+    TargetError
+        The archive does not match its manifest, or the folder exists already.
+    """
+    dataset = bag.name
+    data = bag / "data"
+    record = MetadataRecord.model_validate_json((data / RECORD_FILE).read_text(encoding="utf-8"))
+    report = ValidationReport.model_validate_json((data / REPORT_FILE).read_text(encoding="utf-8"))
+    if FAIR_LEVELS.index(report.fair_level) < FAIR_LEVELS.index("rembi"):
+        missing = sorted(
+            {
+                f.path
+                for f in report.findings
+                if f.blocks in {"rembi", "ngff"} or f.level == "required"
+            }
+        )
+        raise BelowRembiError(
+            f"below the REMBI required set (FAIR level {report.fair_level}); "
+            f"{len(missing)} gaps: " + ", ".join(missing),
+            where=dataset,
+            hint=f"`fairway gaps {dataset}` is the full gap report; fix with `fairway fix`",
+        )
+    final = dest / f"{dataset}-bia"
+    if final.exists():
+        raise TargetError("the submission folder exists already", where=final)
+    work = dest / f".{dataset}-bia.partial"
+    shutil.rmtree(work, ignore_errors=True)
+    try:
+        (work / "files").mkdir(parents=True)
+        copy_verified(bag, work / "files", only=f"data/{dataset}.ome.zarr/")
+        (work / "file_list.tsv").write_text(_file_list(record, dataset), encoding="utf-8")
+        (work / "submission.tsv").write_text(
+            pagetab(record, dataset, "file_list.tsv"), encoding="utf-8"
+        )
+        (work / "gap-report.md").write_text(report_markdown(report), encoding="utf-8")
+        (work / "README.txt").write_text(
+            f"BioImage Archive submission of {dataset}, written by fairway.\n\n"
+            "1. Upload this folder with the BioImage Archive's file upload (FTP or Aspera).\n"
+            "2. Submit submission.tsv (PageTab) in the BioStudies submission tool; its study\n"
+            "   component points at file_list.tsv, whose paths are relative to this folder.\n"
+            "gap-report.md lists the metadata that is still recommended.\n",
+            encoding="utf-8",
+        )
+        fsync_tree(work)
+        work.rename(final)
+    except OSError as exc:
+        shutil.rmtree(work, ignore_errors=True)
+        raise TargetError(f"cannot write the submission: {exc}", where=final) from exc
+    except FairwayError:
+        shutil.rmtree(work, ignore_errors=True)
+        raise
+    return final
