@@ -95,6 +95,17 @@ class Settings(BaseSettings):
     )
     s3_key: SecretStr | None = Field(default=None, description="S3 access key id (secret).")
     s3_secret: SecretStr | None = Field(default=None, description="S3 secret key (secret).")
+    omero_host: str | None = Field(default=None, description="OMERO server for --to omero.")
+    omero_port: int = Field(default=4064, gt=0)
+    omero_user: str | None = Field(default=None)
+    omero_password: SecretStr | None = Field(default=None, description="OMERO password (secret).")
+    omero_password_block: str | None = Field(
+        default=None, description="Name of a Prefect Secret block holding the OMERO password."
+    )
+    omero_in_place: bool = Field(
+        default=True,
+        description="Register the archived OME-Zarr in place (the server must see the archive).",
+    )
     profile: str = Field(
         default="rembi-nbo-tier1",
         description="Facility profile for sources no profile's 'folders' or 'instruments' claim.",
@@ -147,7 +158,13 @@ class Settings(BaseSettings):
         """Settings safe to show or pass as flow parameters (secrets left out)."""
         return self.model_dump(
             mode="json",
-            exclude={"database_url", "pseudonym_store_url", "s3_key", "s3_secret"},
+            exclude={
+                "database_url",
+                "pseudonym_store_url",
+                "s3_key",
+                "s3_secret",
+                "omero_password",
+            },
         )
 
 

@@ -616,17 +616,24 @@ def get(
 def publish(
     ctx: typer.Context,
     dataset: Annotated[str, typer.Argument(help="Dataset to publish.")],
-    dest: Annotated[Path, typer.Argument(help="Folder to write the submission package into.")],
-    to: Annotated[str, typer.Option("--to", help="Where it is going: 'bia'.")] = "bia",
+    dest: Annotated[
+        Path | None, typer.Argument(help="Folder for the submission package (--to bia).")
+    ] = None,
+    to: Annotated[str, typer.Option("--to", help="'bia' or 'omero'.")] = "bia",
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="--to omero: print the plan, touch no server.")
+    ] = False,
     as_json: JsonOpt = False,
 ) -> None:
-    """Write a submission package for a public archive (BioImage Archive: --to bia)."""
+    """Publish a dataset: a BioImage Archive submission package, or into OMERO."""
     from catalog import worker_id
-    from targets.bia import write_bia_package
 
     try:
-        if to != "bia":
-            raise SettingsError(f"unknown destination '{to}'", hint="destinations: bia")
+        if to not in {"bia", "omero"}:
+            raise SettingsError(f"unknown destination '{to}'", hint="destinations: bia, omero")
+        if to == "bia" and dest is None:
+            raise SettingsError("--to bia needs a DEST folder")
+        settings = _settings(ctx)
         catalog, row = _open_row(ctx, dataset)
     except FairwayError as exc:
         _fail(exc)
@@ -634,19 +641,72 @@ def publish(
     try:
         if row.state != State.ARCHIVED.value or not row.location:
             raise SettingsError(f"not archived (state {row.state})", where=row.dataset)
-        folder = write_bia_package(Path(row.location), dest)
-        catalog.event(row.id, worker_id(), "publish", "bia", {"dest": str(folder)})
+        if to == "bia":
+            from targets.bia import write_bia_package
+
+            folder = write_bia_package(Path(row.location), dest or Path())
+            catalog.event(row.id, worker_id(), "publish", "bia", {"dest": str(folder)})
+            result: dict[str, Any] = {
+                "dataset": row.dataset,
+                "to": to,
+                "path": str(folder),
+                "contents": sorted(p.name for p in folder.iterdir()),
+            }
+        else:
+            result = _publish_omero(settings, row, dry_run)
+            if not dry_run:
+                catalog.event(
+                    row.id, worker_id(), "publish", "omero", {"actions": result["actions"]}
+                )
     except FairwayError as exc:
         _fail(exc)
         return
     finally:
         catalog.close()
-    files = sorted(p.relative_to(folder).as_posix() for p in folder.iterdir())
     if as_json:
-        _print_json({"dataset": row.dataset, "to": to, "path": str(folder), "contents": files})
-        return
-    out.print(f"[bold]{row.dataset}[/bold]: BioImage Archive submission in {folder}")
-    out.print("  " + ", ".join(files) + " (see README.txt)")
+        _print_json(result)
+    elif to == "bia":
+        out.print(f"[bold]{row.dataset}[/bold]: BioImage Archive submission in {result['path']}")
+        out.print("  " + ", ".join(result["contents"]) + " (see README.txt)")
+    else:
+        verb = "would run" if dry_run else "ran"
+        out.print(f"[bold]{row.dataset}[/bold]: OMERO, {verb} {len(result['actions'])} action(s)")
+        for a in result["actions"]:
+            out.print(f"  {a['kind']} {a['name'] or a['dataset']}")
+
+
+def _publish_omero(settings: Any, row: Any, dry_run: bool) -> dict[str, Any]:
+    from core.records import MetadataRecord, ValidationReport
+    from targets.omero import OmeroTransport, ServerState, plan_publication
+    from targets.package import RECORD_FILE, REPORT_FILE
+
+    data = Path(row.location) / "data"
+    record = MetadataRecord.model_validate_json((data / RECORD_FILE).read_text(encoding="utf-8"))
+    report = ValidationReport.model_validate_json((data / REPORT_FILE).read_text(encoding="utf-8"))
+    zarr_path = data / f"{row.dataset}.ome.zarr"
+    if dry_run:
+        state = ServerState()
+        actions = plan_publication(row.dataset, record, report, zarr_path, state)
+    else:
+        transport = OmeroTransport(settings)
+        try:
+            actions = plan_publication(
+                row.dataset,
+                record,
+                report,
+                zarr_path,
+                transport.state(),
+                in_place=settings.omero_in_place,
+            )
+            transport.apply(actions)
+        finally:
+            transport.close()
+    return {
+        "dataset": row.dataset,
+        "to": "omero",
+        "dry_run": dry_run,
+        "actions": [a.model_dump(mode="json", exclude={"content"}) for a in actions],
+    }
 
 
 @app.command()

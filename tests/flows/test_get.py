@@ -146,3 +146,19 @@ def test_bioimage_archive_package(home: Path, tmp_path: Path) -> None:
     )
     assert bare.exit_code == 2
     assert "below the REMBI required set" in bare.output and "study.title" in bare.output
+
+
+def test_omero_plan_without_a_server(home: Path) -> None:
+    dataset = _dataset(home, "a.ome.tif")
+    result = runner.invoke(
+        app, ["--home", str(home), "publish", dataset, "--to", "omero", "--dry-run", "--json"]
+    )
+    assert result.exit_code == 0, result.output
+    plan = json.loads(result.stdout)
+    assert [a["kind"] for a in plan["actions"]][-3:] == [
+        "import_image",
+        "annotate_map",
+        "attach_file",
+    ]
+    live = runner.invoke(app, ["--home", str(home), "publish", dataset, "--to", "omero"])
+    assert live.exit_code == 2 and "no OMERO server configured" in live.output
