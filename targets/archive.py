@@ -204,6 +204,25 @@ class LocalArchive:
             raise TargetError(f"restoring failed: {exc}", where=final) from exc
         return self.committed(dataset)
 
+    def sync(self, dataset: str, bag: Path) -> ArchivedDataset:
+        """Make the committed dataset equal to the verified ``bag`` (commit or restore)."""
+        if (self.root / dataset).resolve() == bag.resolve():
+            return self.committed(dataset)
+        return self.restore(dataset, bag)
+
+    def fetch(self, dataset: str, dest: Path) -> Path:
+        """Copy the committed bag to ``dest``.
+
+        Raises
+        ------
+        TargetError
+            The dataset is not committed here.
+        """
+        if not self.exists(dataset):
+            raise TargetError(f"no committed {dataset}", where=self.root)
+        shutil.copytree(self.root / dataset, dest)
+        return dest
+
     def verify(self, dataset: str) -> list[Finding]:
         """Findings of a full fixity check of one archived dataset."""
         final = self.root / dataset

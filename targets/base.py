@@ -1,4 +1,10 @@
-"""The contract every target (local archive, S3, OMERO, BIA package) fulfils."""
+"""The contract every archive target fulfils (the primary archive and each further copy).
+
+``tests/targets/test_contract.py`` runs one suite against every implementation: the primary
+:class:`~targets.archive.LocalArchive`, and :class:`~targets.copies.BagCopy` on a folder and
+on S3. Publication targets with another shape (the BioImage Archive package, OMERO) have their
+own tests: they hand data on rather than keep it.
+"""
 
 from __future__ import annotations
 
@@ -7,30 +13,31 @@ from typing import Protocol, runtime_checkable
 
 from core.records import ArchivedDataset, Finding
 
-__all__ = ["DatasetPackage", "Target"]
-
-
-class DatasetPackage(Protocol):
-    """What a target receives: a dataset id and a folder holding its payload."""
-
-    dataset: str
-    payload: Path
+__all__ = ["Target"]
 
 
 @runtime_checkable
 class Target(Protocol):
-    """A place where datasets are published."""
+    """A place that keeps archived datasets as verified BagIt bags."""
 
     name: str
 
-    def publish(self, dataset: str, payload: Path, bag_info: dict[str, str]) -> ArchivedDataset:
-        """Store the payload, read it back, commit it atomically; idempotent per dataset."""
+    def location(self, dataset: str) -> str:
+        """Where the dataset lives (path or URL)."""
+        ...
+
+    def exists(self, dataset: str) -> bool:
+        """Whether the dataset is committed here."""
+        ...
+
+    def sync(self, dataset: str, bag: Path) -> ArchivedDataset:
+        """Make the dataset here equal to the verified local ``bag``, read it back, commit."""
         ...
 
     def verify(self, dataset: str) -> list[Finding]:
         """Re-read the stored dataset and compare with its recorded checksums."""
         ...
 
-    def location(self, dataset: str) -> str:
-        """Where the dataset lives (path or URL)."""
+    def fetch(self, dataset: str, dest: Path) -> Path:
+        """Copy the committed dataset to the local folder ``dest``."""
         ...

@@ -1,4 +1,5 @@
-"""One contract every archive copy passes: a second folder and S3 (a real moto server).
+"""One contract every archive target passes: the primary archive, a second folder, and S3 (a
+real moto server on loopback).
 
 Write a committed bag, read it back, find every kind of damage (flipped bit, truncation,
 deletion, extra file, altered manifest, missing commit marker) naming the copy and the file,
@@ -11,6 +12,7 @@ import hashlib
 import json
 import math
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import bagit
@@ -21,8 +23,8 @@ from core.omeutil import parse_ome
 from core.settings import Settings
 from core.tiffio import open_tiff
 from metadata.tiff import describe_tiff
-from targets import LocalArchive
-from targets.copies import MARKER, BagCopy, FolderStore, S3Store
+from targets import LocalArchive, Target
+from targets.copies import MARKER, BagCopy, FolderStore, ObjectStore, S3Store
 from tests.conftest import S3Server
 from tests.factories import make_ome_tiff
 
@@ -48,30 +50,42 @@ def primary(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, Path]:
     return "fw-contract", root / "archive" / "fw-contract"
 
 
-@pytest.fixture(params=["folder", "s3"])
-def copy(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[BagCopy]:
+@dataclass
+class Subject:
+    """A target under test and raw access to its bytes (to damage them)."""
+
+    target: Target
+    store: ObjectStore
+
+
+@pytest.fixture(params=["primary", "folder", "s3"])
+def copy(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Subject]:
+    if request.param == "primary":
+        yield Subject(LocalArchive(tmp_path / "archive"), FolderStore(tmp_path / "archive"))
+        return
     if request.param == "folder":
-        yield BagCopy("nas", FolderStore(tmp_path / "nas"))
+        store: ObjectStore = FolderStore(tmp_path / "nas")
+        yield Subject(BagCopy("nas", store), store)
         return
     server: S3Server = request.getfixturevalue("s3_server")
     bucket = f"s3://fairway-{tmp_path.name.lower().replace('_', '-')[-40:]}/archive"
-    yield BagCopy(
-        "s3",
-        S3Store(bucket, endpoint_url=server.endpoint_url, key=server.key, secret=server.secret),
-    )
+    store = S3Store(bucket, endpoint_url=server.endpoint_url, key=server.key, secret=server.secret)
+    yield Subject(BagCopy("s3", store), store)
 
 
 def _sha(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def test_copy_round_trip(copy: BagCopy, primary: tuple[str, Path], tmp_path: Path) -> None:
+def test_copy_round_trip(copy: Subject, primary: tuple[str, Path], tmp_path: Path) -> None:
     dataset, bag = primary
-    assert not copy.exists(dataset)
-    result = copy.sync(dataset, bag)
-    assert copy.exists(dataset) and result.payload_files > 0
-    assert copy.verify(dataset) == []
-    fetched = copy.fetch(dataset, tmp_path / "fetched" / dataset)
+    target = copy.target
+    assert isinstance(target, Target)
+    assert not target.exists(dataset)
+    result = target.sync(dataset, bag)
+    assert target.exists(dataset) and result.payload_files > 0
+    assert target.verify(dataset) == []
+    fetched = target.fetch(dataset, tmp_path / "fetched" / dataset)
     bagit.Bag(str(fetched)).validate()
     for path in bag.rglob("*"):
         if path.is_file():
@@ -84,11 +98,11 @@ def test_copy_round_trip(copy: BagCopy, primary: tuple[str, Path], tmp_path: Pat
     chunks = math.prod(-(-n // c) for n, c in zip(meta["shape"], inner, strict=True))
     shard_files = [p for p in level0.rglob("*") if p.is_file() and "/c/" in p.as_posix()]
     assert 0 < len(shard_files) < chunks
-    copy.sync(dataset, bag)  # idempotent
-    assert copy.verify(dataset) == []
+    target.sync(dataset, bag)  # idempotent
+    assert target.verify(dataset) == []
 
 
-def _corrupt(copy: BagCopy, dataset: str, bag: Path, kind: str) -> str:
+def _corrupt(copy: Subject, dataset: str, bag: Path, kind: str) -> str:
     store = copy.store
     shard = next(
         p for p in sorted((bag / "data").rglob("*")) if p.is_file() and "/c/" in p.as_posix()
@@ -111,22 +125,37 @@ def _corrupt(copy: BagCopy, dataset: str, bag: Path, kind: str) -> str:
         rel = "manifest-sha256.txt"
         text = store.read(f"{dataset}/{rel}") or b""
         store.write(f"{dataset}/{rel}", text.replace(b"data/", b"data//", 1))
-    elif kind == "marker":
-        rel = MARKER
-        store.delete(f"{dataset}/{rel}")
     return rel
 
 
-@pytest.mark.parametrize(
-    "kind", ["bit-flip", "truncation", "deletion", "extra-file", "manifest", "marker"]
-)
-def test_damage_is_found_and_repaired(copy: BagCopy, primary: tuple[str, Path], kind: str) -> None:
+@pytest.mark.parametrize("kind", ["bit-flip", "truncation", "deletion", "extra-file", "manifest"])
+def test_damage_is_found_and_repaired(copy: Subject, primary: tuple[str, Path], kind: str) -> None:
     dataset, bag = primary
-    copy.sync(dataset, bag)
+    target = copy.target
+    target.sync(dataset, bag)
     rel = _corrupt(copy, dataset, bag, kind)
-    findings = copy.verify(dataset)
+    findings = target.verify(dataset)
     assert findings, f"{kind} not detected"
-    assert any(rel in f.path for f in findings)
-    assert all(f"copy '{copy.name}'" in f.message and f.check == "fixity" for f in findings)
-    copy.sync(dataset, bag)  # repair from the intact primary
-    assert copy.verify(dataset) == []
+    assert any(rel in f.path or rel in f.message for f in findings)
+    assert all(f.check == "fixity" for f in findings)
+    if isinstance(target, BagCopy):
+        assert all(f"copy '{target.name}'" in f.message for f in findings)
+    target.sync(dataset, bag)  # repair from the intact bag
+    assert target.verify(dataset) == []
+
+
+def test_an_uncommitted_dataset_is_not_there(copy: Subject, primary: tuple[str, Path]) -> None:
+    """Without its commit (the primary's final rename, a copy's marker) a dataset is absent."""
+    dataset, bag = primary
+    target = copy.target
+    target.sync(dataset, bag)
+    if isinstance(target, LocalArchive):
+        final = Path(target.location(dataset))
+        final.rename(target.staging / f"{dataset}.interrupted")
+    else:
+        copy.store.delete(f"{dataset}/{MARKER}")
+    assert not target.exists(dataset)
+    findings = target.verify(dataset)
+    assert findings and all(f.check == "fixity" for f in findings)
+    target.sync(dataset, bag)
+    assert target.exists(dataset) and target.verify(dataset) == []
