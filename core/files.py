@@ -4,9 +4,14 @@ from __future__ import annotations
 
 import hashlib
 import os
+import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
-__all__ = ["CHUNK", "file_digest", "fsync_dir", "fsync_tree", "sha256_file"]
+from core.errors import TargetError
+
+__all__ = ["CHUNK", "building_folder", "file_digest", "fsync_dir", "fsync_tree", "sha256_file"]
 
 CHUNK = 4 * 1024 * 1024
 
@@ -44,3 +49,35 @@ def fsync_tree(root: Path) -> None:
             finally:
                 os.close(fd)
         fsync_dir(Path(dirpath))
+
+
+@contextmanager
+def building_folder(final: Path) -> Iterator[Path]:
+    """A work folder beside ``final`` that becomes ``final`` only if the block succeeds.
+
+    The block fills the yielded folder (``.<name>.partial``); on success it is fsync'd and
+    renamed to ``final``, on any failure removed: nothing partial appears under the final
+    name.
+
+    Raises
+    ------
+    TargetError
+        ``final`` exists already, or writing failed (OSError).
+    """
+    if final.exists():
+        raise TargetError(
+            "it exists already", where=final, hint="remove it or choose another folder"
+        )
+    work = final.with_name(f".{final.name}.partial")
+    shutil.rmtree(work, ignore_errors=True)
+    try:
+        work.mkdir(parents=True)
+        yield work
+        fsync_tree(work)
+        work.rename(final)
+    except OSError as exc:
+        shutil.rmtree(work, ignore_errors=True)
+        raise TargetError(f"cannot write it: {exc}", where=final) from exc
+    except BaseException:
+        shutil.rmtree(work, ignore_errors=True)
+        raise

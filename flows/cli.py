@@ -266,6 +266,15 @@ def _open_row(ctx: typer.Context, dataset: str) -> tuple[Any, Any]:
     return catalog, row
 
 
+def _archived_row(ctx: typer.Context, dataset: str) -> tuple[Any, Any]:
+    """(catalog, row) of an archived dataset; the catalog is closed again on refusal."""
+    catalog, row = _open_row(ctx, dataset)
+    if row.state != State.ARCHIVED.value or not row.location:
+        catalog.close()
+        raise SettingsError(f"not archived (state {row.state})", where=row.dataset)
+    return catalog, row
+
+
 def _select_rows(ctx: typer.Context, dataset: str | None) -> tuple[Any, list[Any]]:
     """One dataset (by id), or every archived one when ``dataset`` is ``None``."""
     if dataset is not None:
@@ -584,13 +593,11 @@ def get(
     from targets.bundle import bundle_summary, make_bundle
 
     try:
-        catalog, row = _open_row(ctx, dataset)
+        catalog, row = _archived_row(ctx, dataset)
     except FairwayError as exc:
         _fail(exc)
         return
     try:
-        if row.state != State.ARCHIVED.value or not row.location:
-            raise SettingsError(f"not archived (state {row.state})", where=row.dataset)
         events = [
             {"at": iso(e.at), "actor": e.actor, "step": e.step, "action": e.action}
             for e in catalog.events(row.id)
@@ -634,13 +641,11 @@ def publish(
         if to == "bia" and dest is None:
             raise SettingsError("--to bia needs a DEST folder")
         settings = _settings(ctx)
-        catalog, row = _open_row(ctx, dataset)
+        catalog, row = _archived_row(ctx, dataset)
     except FairwayError as exc:
         _fail(exc)
         return
     try:
-        if row.state != State.ARCHIVED.value or not row.location:
-            raise SettingsError(f"not archived (state {row.state})", where=row.dataset)
         if to == "bia":
             from targets.bia import write_bia_package
 

@@ -18,6 +18,7 @@ from pydantic import JsonValue
 from core.fieldpaths import parse_path
 from core.omeutil import parse_ome
 from core.records import MetadataRecord
+from metadata.ome_map import OBJECTIVE_ATTRS
 
 __all__ = ["CURATION_NS", "apply_to_ome"]
 
@@ -41,17 +42,7 @@ _CHANNEL = {
     "acquisition_mode",
 }
 _MICROSCOPE = {"manufacturer", "model", "serial_number", "lot_number", "type"}
-_OBJECTIVE = {
-    "manufacturer",
-    "model",
-    "serial_number",
-    "nominal_magnification",
-    "calibrated_magnification",
-    "lens_na",
-    "correction",
-    "immersion",
-    "working_distance",
-}
+_OBJECTIVE = set(OBJECTIVE_ATTRS)
 
 
 def _set(obj: Any, attr: str, value: JsonValue) -> bool:

@@ -18,7 +18,21 @@ from pydantic import JsonValue
 from core.omeutil import color_hex
 from core.records import Sourced
 
-__all__ = ["ome_annotations", "ome_fields"]
+__all__ = ["OBJECTIVE_ATTRS", "ome_annotations", "ome_fields"]
+
+#: the Objective attributes a record carries as ``objective.<attr>``
+OBJECTIVE_ATTRS = (
+    "manufacturer",
+    "model",
+    "serial_number",
+    "nominal_magnification",
+    "calibrated_magnification",
+    "lens_na",
+    "correction",
+    "immersion",
+    "working_distance",
+    "iris",
+)
 
 
 def _plain(value: Any) -> JsonValue:
@@ -96,18 +110,7 @@ def _instrument(c: _Collector, inst: Instrument, where: str, objective_id: str |
     if chosen is not None:
         i = objectives.index(chosen)
         w = f"{where}/Objective[{i}]"
-        for attr in (
-            "manufacturer",
-            "model",
-            "serial_number",
-            "nominal_magnification",
-            "calibrated_magnification",
-            "lens_na",
-            "correction",
-            "immersion",
-            "working_distance",
-            "iris",
-        ):
+        for attr in OBJECTIVE_ATTRS:
             c.put(f"objective.{attr}", getattr(chosen, attr), f"{w}@{attr}")
         if chosen.working_distance is not None:
             c.put("objective.working_distance_unit", chosen.working_distance_unit, f"{w}@unit")

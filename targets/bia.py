@@ -20,11 +20,10 @@ from __future__ import annotations
 
 import csv
 import io
-import shutil
 from pathlib import Path
 
-from core.errors import FairwayError, FinalError, TargetError
-from core.files import fsync_tree
+from core.errors import FinalError
+from core.files import building_folder
 from core.records import FAIR_LEVELS, MetadataRecord, ValidationReport
 from targets.bundle import copy_verified
 from targets.package import RECORD_FILE, REPORT_FILE
@@ -227,18 +226,12 @@ def write_bia_package(bag: Path, dest: Path) -> Path:
             where=dataset,
             hint=f"`fairway gaps {dataset}` is the full gap report; fix with `fairway fix`",
         )
-    final = dest / f"{dataset}-bia"
-    if final.exists():
-        raise TargetError("the submission folder exists already", where=final)
-    work = dest / f".{dataset}-bia.partial"
-    shutil.rmtree(work, ignore_errors=True)
-    try:
-        (work / "files").mkdir(parents=True)
+    with building_folder(dest / f"{dataset}-bia") as work:
+        (work / "files").mkdir()
         copy_verified(bag, work / "files", only=f"data/{dataset}.ome.zarr/")
         (work / "file_list.tsv").write_text(_file_list(record, dataset), encoding="utf-8")
-        (work / "submission.tsv").write_text(
-            pagetab(record, dataset, "file_list.tsv"), encoding="utf-8"
-        )
+        submission = pagetab(record, dataset, "file_list.tsv")
+        (work / "submission.tsv").write_text(submission, encoding="utf-8")
         (work / "gap-report.md").write_text(report_markdown(report), encoding="utf-8")
         (work / "README.txt").write_text(
             f"BioImage Archive submission of {dataset}, written by fairway.\n\n"
@@ -248,12 +241,4 @@ def write_bia_package(bag: Path, dest: Path) -> Path:
             "gap-report.md lists the metadata that is still recommended.\n",
             encoding="utf-8",
         )
-        fsync_tree(work)
-        work.rename(final)
-    except OSError as exc:
-        shutil.rmtree(work, ignore_errors=True)
-        raise TargetError(f"cannot write the submission: {exc}", where=final) from exc
-    except FairwayError:
-        shutil.rmtree(work, ignore_errors=True)
-        raise
-    return final
+    return dest / f"{dataset}-bia"

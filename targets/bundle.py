@@ -30,8 +30,8 @@ from typing import Any
 import numpy as np
 import zarr
 
-from core.errors import FairwayError, FinalError, TargetError
-from core.files import file_digest, fsync_tree
+from core.errors import FinalError, TargetError
+from core.files import building_folder, file_digest
 from core.records import FAIR_LEVELS, MetadataRecord, ValidationReport
 from targets.crate import build_crate
 from targets.package import RECORD_FILE, REPORT_FILE
@@ -273,6 +273,29 @@ and its provenance are in <code>ro-crate-metadata.json</code>; every file's sha2
 """
 
 
+def _write_crate(
+    work: Path,
+    dataset: str,
+    zarr_name: str,
+    record: MetadataRecord,
+    report: ValidationReport,
+    events: list[dict[str, Any]],
+) -> None:
+    tools = _versions()
+    crate = build_crate(
+        dataset, zarr_name, record, report, [RECORD_FILE, REPORT_FILE], tools.get("fairway", "?")
+    )
+    for rel, fmt, name in (
+        ("gap-report.md", "text/markdown", "gap report"),
+        ("index.html", "text/html", "landing page"),
+        ("thumbnail.png", "image/png", "thumbnail"),
+        ("checksums-sha256.txt", "text/plain", "sha256 of every file"),
+    ):
+        crate.add_file(source=None, dest_path=rel, properties={"encodingFormat": fmt, "name": name})
+    _provenance(crate, events, tools)
+    crate.metadata.write(work)
+
+
 def make_bundle(
     bag: Path,
     dest: Path,
@@ -295,51 +318,15 @@ def make_bundle(
     report = ValidationReport.model_validate_json((data / REPORT_FILE).read_text(encoding="utf-8"))
     check_fetchable(record, report, today or datetime.now(UTC).date())
     final = dest / dataset
-    if final.exists():
-        raise TargetError(
-            "the bundle exists already", where=final, hint="remove it or choose another folder"
-        )
-    work = dest / f".{dataset}.partial"
-    shutil.rmtree(work, ignore_errors=True)
-    try:
-        work.mkdir(parents=True)
+    with building_folder(final) as work:
         copy_verified(bag, work)
         zarr_name = f"{dataset}.ome.zarr"
         (work / "gap-report.md").write_text(report_markdown(report), encoding="utf-8")
         png = thumbnail_png(work / zarr_name)
         (work / "thumbnail.png").write_bytes(png)
-        (work / "index.html").write_text(
-            _landing_page(dataset, record, report, png), encoding="utf-8"
-        )
-        tools = _versions()
-        crate = build_crate(
-            dataset,
-            zarr_name,
-            record,
-            report,
-            [RECORD_FILE, REPORT_FILE],
-            tools.get("fairway", "?"),
-        )
-        crate.add_file(
-            source=None,
-            dest_path="gap-report.md",
-            properties={"encodingFormat": "text/markdown", "name": "gap report"},
-        )
-        crate.add_file(
-            source=None,
-            dest_path="index.html",
-            properties={"encodingFormat": "text/html", "name": "landing page"},
-        )
-        crate.add_file(
-            source=None, dest_path="thumbnail.png", properties={"encodingFormat": "image/png"}
-        )
-        crate.add_file(
-            source=None,
-            dest_path="checksums-sha256.txt",
-            properties={"encodingFormat": "text/plain", "name": "sha256 of every file"},
-        )
-        _provenance(crate, events, tools)
-        crate.metadata.write(work)
+        page = _landing_page(dataset, record, report, png)
+        (work / "index.html").write_text(page, encoding="utf-8")
+        _write_crate(work, dataset, zarr_name, record, report, events)
         digests = {
             p.relative_to(work).as_posix(): file_digest(p)
             for p in sorted(work.rglob("*"))
@@ -348,14 +335,6 @@ def make_bundle(
         (work / "checksums-sha256.txt").write_text(
             "".join(f"{d}  {rel}\n" for rel, d in digests.items()), encoding="utf-8"
         )
-        fsync_tree(work)
-        work.rename(final)
-    except (OSError, ValueError, KeyError) as exc:
-        shutil.rmtree(work, ignore_errors=True)
-        raise TargetError(f"cannot write the bundle: {exc}", where=final) from exc
-    except FairwayError:
-        shutil.rmtree(work, ignore_errors=True)
-        raise
     return final
 
 

@@ -2,31 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 from catalog import Catalog
 from catalog.search import SearchFilters
 from core.records import Acquisition, MetadataRecord, Sourced, SourceFile, State
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def catalog(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Catalog]:
-    url = (
-        f"sqlite:///{tmp_path / 'c.sqlite'}"
-        if request.param == "sqlite"
-        else request.getfixturevalue("postgres_url")
-    )
-    cat = Catalog.open(url)
-    try:
-        yield cat
-    finally:
-        cat.close()
-
 
 DATASETS: list[dict[str, Any]] = [
     {

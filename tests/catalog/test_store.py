@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 
@@ -11,20 +10,6 @@ import pytest
 from catalog import Catalog, ClaimOutcome
 from core.errors import CatalogError
 from core.records import Acquisition, SourceFile, State
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def catalog(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Catalog]:
-    url = (
-        f"sqlite:///{tmp_path / 'c.sqlite'}"
-        if request.param == "sqlite"
-        else request.getfixturevalue("postgres_url")
-    )
-    cat = Catalog.open(url)
-    try:
-        yield cat
-    finally:
-        cat.close()
 
 
 def _acq(fp: str = "a" * 64, source: str = "/in/x.tif") -> Acquisition:
