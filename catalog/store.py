@@ -383,12 +383,30 @@ class Catalog:
             return None
 
     def remember_hashes(self, files: Iterable[SourceFile]) -> None:
-        """Store the hashes of files just read."""
+        """Store the hashes of files just read (an upsert: two workers may hash one file)."""
+        rows = [
+            {"path": str(f.path), "size": f.size, "mtime_ns": f.mtime_ns, "sha256": f.sha256}
+            for f in files
+        ]
+        if not rows:
+            return
+        dialect = self.engine.dialect.name
+        if dialect == "sqlite":
+            from sqlalchemy.dialects.sqlite import insert as upsert
+        elif dialect == "postgresql":
+            from sqlalchemy.dialects.postgresql import insert as upsert  # type: ignore[assignment]
+        else:  # pragma: no cover - the catalog runs on SQLite and PostgreSQL
+            with self.session() as s:
+                for row in rows:
+                    s.merge(FileHashRow(**row))
+            return
+        stmt = upsert(FileHashRow).values(rows)
+        stmt = stmt.on_conflict_do_update(
+            index_elements=[FileHashRow.path],
+            set_={k: stmt.excluded[k] for k in ("size", "mtime_ns", "sha256")},
+        )
         with self.session() as s:
-            for f in files:
-                s.merge(
-                    FileHashRow(path=str(f.path), size=f.size, mtime_ns=f.mtime_ns, sha256=f.sha256)
-                )
+            s.execute(stmt)
 
     # -- queries -----------------------------------------------------------------------------
 

@@ -29,7 +29,13 @@ from typing import Any
 
 import numpy as np
 
-from core.errors import CorruptInputError, FairwayError, InputTooLargeError, UnsupportedFormatError
+from core.errors import (
+    CorruptInputError,
+    FairwayError,
+    InputTooLargeError,
+    UnsafeInputError,
+    UnsupportedFormatError,
+)
 
 __all__ = [
     "DicomInstance",
@@ -171,9 +177,25 @@ def _layout_tags() -> list[Any]:
     return [Tag(keyword) for keyword in LAYOUT_TAGS]
 
 
+#: preamble starts that make a DICOM file also an executable (PS3.10 polyglots, CVE-2019-11687)
+EXECUTABLE_PREAMBLES = (b"MZ", b"\x7fELF", b"#!", b"\xfe\xed\xfa", b"\xcf\xfa\xed\xfe")
+
+
+def _check_preamble(path: Path, name: str) -> None:
+    with path.open("rb") as fh:
+        head = fh.read(132)
+    if head[128:132] == b"DICM" and head.startswith(EXECUTABLE_PREAMBLES):
+        raise UnsafeInputError(
+            "DICOM preamble holds an executable header (a PE/ELF/script polyglot)",
+            where=name,
+            hint="quarantined unread; ask the sender why the file is also a program",
+        )
+
+
 def _read_header(path: Path, name: str, *, whole: bool = True) -> Any:
     import pydicom
 
+    _check_preamble(path, name)
     try:  # called under quiet_pydicom() (read_series)
         return pydicom.dcmread(
             path,

@@ -37,13 +37,22 @@ def declared_bytes(shape: tuple[int, ...], dtype: np.dtype) -> int:
 
 
 COMPANION_SUFFIX = ".companion.ome"
-_FILE_NAME = re.compile(r'FileName\s*=\s*"([^"]+)"')
+_UUID_REF = re.compile(r'<(?:\w+:)?UUID\b[^>]*?FileName\s*=\s*"([^"]+)"[^>]*>\s*([^<\s]*)')
+_OWN_UUID = re.compile(r'<(?:\w+:)?OME\b[^>]*?\sUUID\s*=\s*"([^"]+)"')
 
 
 def referenced_files(ome_xml: str) -> list[str]:
-    """File names an OME-XML document's TiffData elements point to, in order, without repeats."""
+    """File names an OME-XML document's TiffData elements point to, in order, without repeats.
+
+    A reference carrying the document's own UUID is the file itself, whatever name it gives
+    (a renamed single-file OME-TIFF still names its old file): it is not another file to wait
+    for.
+    """
+    own = _OWN_UUID.search(ome_xml)
     seen: dict[str, None] = {}
-    for name in _FILE_NAME.findall(ome_xml):
+    for name, uuid in _UUID_REF.findall(ome_xml):
+        if own is not None and uuid == own.group(1):
+            continue
         seen.setdefault(name, None)
     return list(seen)
 

@@ -165,3 +165,13 @@ def test_label_images_join_their_image(tmp_path: Path) -> None:
         "cells.labels.nuclei.tif",
     ]
     assert found["orphan.labels.cells.tif"].missing  # waits for its image, never archived alone
+
+
+def test_a_renamed_single_file_ome_tiff_is_not_waiting_for_its_old_name(
+    corpus: Path, tmp_path: Path
+) -> None:
+    """Its OME-XML still names the old file, with the file's own UUID: that is itself."""
+    shutil.copy(corpus / "ome-tiff" / "single-channel.ome.tif", tmp_path / "renamed.ome.tif")
+    age(tmp_path)
+    complete, pending = split_complete(scan([tmp_path]), CompletionPolicy(quiet_seconds=0))
+    assert pending == [] and [c.source.name for c in complete] == ["renamed.ome.tif"]
