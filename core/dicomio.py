@@ -197,18 +197,25 @@ def _read_header(path: Path, name: str, *, whole: bool = True) -> Any:
 
     _check_preamble(path, name)
     try:  # called under quiet_pydicom() (read_series)
-        return pydicom.dcmread(
+        ds = pydicom.dcmread(
             path,
             defer_size=1024,
             force=True,
             specific_tags=None if whole else _layout_tags(),
         )
+        # pydicom decodes values lazily: decode them all now, so a damaged value is a
+        # refusal here and not a surprise in de-identification or extraction
+        for elem in ds.iterall():
+            _ = elem.value
+        if whole:
+            ds.to_json_dict(bulk_data_threshold=1024, bulk_data_element_handler=lambda _e: "")
     except Exception as exc:  # noqa: BLE001 - bad input; not chained (its text may quote PHI)
         raise CorruptInputError(
             f"DICOM header cannot be read ({type(exc).__name__})",
             where=name,
             hint="the file is truncated or not DICOM; re-send it from the modality",
         ) from None
+    return ds
 
 
 def _pixel_bytes_ok(ds: Any, frames: int, size: tuple[int, int, int], bits: int) -> str | None:

@@ -221,6 +221,7 @@ def _check_structure(
         )
     if not series:
         raise CorruptInputError("TIFF holds no image", where=path)
+    _check_pixel_extents(tif, series, path)
     for i, s in enumerate(series):
         nbytes = declared_bytes(tuple(s.shape), s.dtype)
         if nbytes > max_input_bytes:
@@ -230,6 +231,54 @@ def _check_structure(
                 where=path,
                 hint="raise FAIRWAY_MAX_INPUT_BYTES if the file is genuine",
             )
+
+
+#: declared pixel bytes per stored byte above which a compressed file is not believed
+MAX_COMPRESSION_RATIO = 1_000_000
+#: pages whose strips and tiles are checked against the file (the rest share their layout)
+PAGES_CHECKED = 4096
+
+
+def _check_pixel_extents(tif: tifffile.TiffFile, series: Any, path: Path) -> None:
+    """Strips and tiles must lie inside the file and hold what the tags declare.
+
+    Catches inflated ImageWidth/ImageLength/SamplesPerPixel and cut transfers before a
+    reader plans a read of terabytes from kilobytes.
+    """
+    size = path.stat().st_size if path.exists() else 0
+    stored = 0
+    declared = 0
+    checked = 0
+    for s in series:
+        declared += declared_bytes(tuple(s.shape), s.dtype)
+        for page in s.pages:
+            if page is None or checked >= PAGES_CHECKED:
+                continue
+            checked += 1
+            offsets = getattr(page, "dataoffsets", ()) or ()
+            counts = getattr(page, "databytecounts", ()) or ()
+            if size and any(o + c > size for o, c in zip(offsets, counts, strict=False) if c):
+                raise CorruptInputError(
+                    "pixel data runs past the end of the file", where=path,
+                    hint="the transfer was cut off; re-transfer the file",
+                )  # fmt: skip
+            held = sum(counts)
+            stored += held
+            bits = int(getattr(page, "bitspersample", 8) or 8)  # bilevel images pack 8 per byte
+            need = math.prod(page.shape) * bits // 8
+            if getattr(page, "compression", 1) == 1 and held and held < need:
+                raise CorruptInputError(
+                    f"an uncompressed page declares {need} bytes of pixels but holds {held}",
+                    where=path,
+                    hint="its size tags are damaged or the file was cut off",
+                )
+    if stored and declared / stored > MAX_COMPRESSION_RATIO:
+        raise CorruptInputError(
+            f"declares {declared} bytes of pixels in {stored} stored bytes (a compression "
+            f"ratio above {MAX_COMPRESSION_RATIO:,})",
+            where=path,
+            hint="the size tags are not believable; re-export the file",
+        )
 
 
 #: canonical NGFF axis order written by fairway

@@ -28,24 +28,32 @@ class CompletionPolicy:
     sentinel
         If set, the folder must also hold a file of this name (written last by the
         instrument or its transfer script).
+    stale_seconds
+        A multi-file set still missing referenced files this long after its last file
+        changed is handed to the reader, which refuses it with the reason (a terminal state
+        instead of waiting for ever).
     """
 
     quiet_seconds: float = 30.0
     sentinel: str | None = None
+    #: files a multi-file set references that have not come in this long never will
+    stale_seconds: float = 24 * 3600.0
 
     def pending_reason(self, cand: Candidate, now: float) -> str | None:
         """Return why ``cand`` is not complete yet, or ``None`` if it is."""
         if not cand.files:
             return "no files yet"
-        if cand.missing:
+        newest = max(f.mtime_ns for f in cand.files) / 1e9
+        if cand.missing and now - newest < self.stale_seconds:
             return (
                 f"waiting for {len(cand.missing)} referenced file(s): {', '.join(cand.missing[:5])}"
             )
+        # referenced files that never came: let the reader refuse it with the reason, so it
+        # reaches a terminal state instead of waiting for ever
         if cand.in_progress_markers:
             return f"transfer marker present: {', '.join(cand.in_progress_markers)}"
         if self.sentinel is not None and not cand.folder_has_sentinel:
             return f"waiting for sentinel file {self.sentinel!r}"
-        newest = max(f.mtime_ns for f in cand.files) / 1e9
         age = now - newest
         if age < self.quiet_seconds:
             return f"modified {max(age, 0.0):.1f} s ago (quiet window {self.quiet_seconds:g} s)"

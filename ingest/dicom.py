@@ -54,11 +54,12 @@ def _series_uids(path: Path) -> tuple[str, str, str] | None:
                 force=True,
                 specific_tags=["StudyInstanceUID", "SeriesInstanceUID", "SOPClassUID"],
             )
+        # values are decoded lazily: a damaged one fails here, not later in the scan
+        meta_class = getattr(getattr(ds, "file_meta", None), "MediaStorageSOPClassUID", "")
+        sop_class = str(ds.get("SOPClassUID", "") or meta_class or "")
+        study, series = str(ds.get("StudyInstanceUID", "")), str(ds.get("SeriesInstanceUID", ""))
     except Exception:  # noqa: BLE001 - unreadable: quarantined later with the reader's reason
         return None
-    meta_class = getattr(getattr(ds, "file_meta", None), "MediaStorageSOPClassUID", "")
-    sop_class = str(ds.get("SOPClassUID", "") or meta_class or "")
-    study, series = str(ds.get("StudyInstanceUID", "")), str(ds.get("SeriesInstanceUID", ""))
     if not (study or series or sop_class):
         return None
     return study, series, sop_class

@@ -21,6 +21,7 @@ from pydantic import BaseModel, ConfigDict, JsonValue
 from core.errors import CorruptInputError, FairwayError
 from core.fieldpaths import parse_path
 from core.records import MetadataRecord, Sourced
+from core.yamlsafe import load_yaml
 
 __all__ = ["FieldChange", "InvalidFixError", "apply_fixes", "parse_assignment", "read_fix_file"]
 
@@ -145,7 +146,7 @@ def _from_csv(text: str, path: Path) -> dict[str, dict[str, JsonValue]]:
 
 def _from_yaml(text: str, path: Path) -> dict[str, dict[str, JsonValue]]:
     try:
-        doc: Any = yaml.safe_load(text)
+        doc: Any = load_yaml(text, where=path)
     except yaml.YAMLError as exc:
         raise InvalidFixError(f"not valid YAML ({exc})", where=path) from None
     if not isinstance(doc, dict) or not all(isinstance(v, dict) for v in doc.values()):

@@ -32,6 +32,7 @@ from pydantic import BaseModel, ConfigDict, Field, JsonValue, ValidationError
 from core.errors import SettingsError
 from core.fieldpaths import flatten
 from core.records import Sourced
+from core.yamlsafe import load_yaml
 
 __all__ = ["Instrument", "load_registry", "match_instrument", "registry_fields"]
 
@@ -76,7 +77,7 @@ def load_registry(path: Path) -> list[Instrument]:
             f"instrument registry is {size} bytes (cap {MAX_REGISTRY_BYTES})", where=path
         )
     try:
-        doc = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        doc = load_yaml(path.read_text(encoding="utf-8"), where=path) or {}
         return _Registry.model_validate(doc).instruments
     except yaml.YAMLError as exc:
         raise SettingsError(f"instrument registry is not valid YAML ({exc})", where=path) from None

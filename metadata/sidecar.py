@@ -19,6 +19,7 @@ import yaml
 from core.errors import CorruptInputError, FairwayError, InputTooLargeError, UnsafeInputError
 from core.fieldpaths import flatten
 from core.records import Sourced
+from core.yamlsafe import load_yaml
 from metadata.fixes import parse_assignment
 
 __all__ = ["read_sidecar"]
@@ -59,7 +60,7 @@ def read_sidecar(path: Path, *, max_bytes: int) -> dict[str, Sourced]:
     if path.suffix.lower() == ".csv":
         return _from_csv(text, path)
     try:
-        doc = json.loads(text) if path.suffix.lower() == ".json" else yaml.safe_load(text)
+        doc = json.loads(text) if path.suffix.lower() == ".json" else load_yaml(text, where=path)
     except (json.JSONDecodeError, yaml.YAMLError) as exc:
         raise CorruptInputError(
             f"sidecar cannot be parsed: {exc}", where=path, hint="fix its syntax"

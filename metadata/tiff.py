@@ -30,7 +30,7 @@ from ome_types.model import (
     UnitsLength,
     UnitsTime,
 )
-from pydantic import JsonValue
+from pydantic import JsonValue, ValidationError
 
 from core.errors import CorruptInputError
 from core.omeutil import default_color, parse_ome
@@ -306,7 +306,16 @@ def describe_tiff(
             unmapped=unmapped,
             notes=notes,
         )
-    ome, notes = _generated_ome(tif, path)
+    try:
+        ome, notes = _generated_ome(tif, path)
+    except ValidationError as exc:  # a zero-length axis, a negative size...
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"])
+        raise CorruptInputError(
+            f"the TIFF declares an impossible image ({where}: {first['msg']})",
+            where=path,
+            hint="its size tags are damaged; re-export or re-transfer it",
+        ) from None
     fmt = "ImageJ TIFF" if tif.is_imagej else "TIFF"
     if notes:
         unmapped.setdefault("fairway.notes", {})["tiff"] = json.loads(json.dumps(notes))

@@ -244,6 +244,31 @@ def _local_files(bag: Path) -> Iterator[str]:
             yield rel
 
 
+def _check_source(bag: Path, local: dict[str, str]) -> None:
+    """Refuse to copy a bag that does not match its own manifests, or names outside paths.
+
+    A copy is only ever made of a verified bag.
+    """
+
+    def listed(name: str) -> dict[str, str]:
+        path = bag / name
+        return _manifest(path.read_text(encoding="utf-8")) if path.is_file() else {}
+
+    entries = {**listed("manifest-sha256.txt"), **listed("tagmanifest-sha256.txt")}
+    problems = [
+        rel
+        for rel, digest in entries.items()
+        if rel.startswith("/") or ".." in rel.split("/") or local.get(rel) != digest
+    ]
+    problems += sorted(set(local) - set(entries) - {"tagmanifest-sha256.txt"})
+    if not entries or problems:
+        raise TargetError(
+            f"the bag to copy does not verify ({(problems or ['no manifest'])[0]})",
+            where=bag,
+            hint="run `fairway verify` and `fairway repair` on it first",
+        )
+
+
 class BagCopy:
     """One further copy of the archive on an object store."""
 
@@ -330,6 +355,7 @@ class BagCopy:
             Writing or reading back failed; the copy stays uncommitted (no marker).
         """
         local = {rel: file_digest(bag / rel) for rel in _local_files(bag)}
+        _check_source(bag, local)
         try:
             self.store.delete(f"{dataset}/{MARKER}")
             present = self.store.keys(dataset)

@@ -24,6 +24,7 @@ from pydantic import BaseModel, ConfigDict, Field, JsonValue, ValidationError, f
 from core.errors import SettingsError
 from core.records import FAIR_LEVELS, MetadataRecord
 from core.settings import Settings
+from core.yamlsafe import load_yaml
 
 __all__ = ["Profile", "load_profiles", "select_profile"]
 
@@ -75,7 +76,7 @@ def _read(path: Path, text: str) -> Profile:
     if len(text.encode()) > MAX_PROFILE_BYTES:
         raise SettingsError(f"profile is above {MAX_PROFILE_BYTES} bytes", where=path)
     try:
-        doc = yaml.safe_load(text)
+        doc = load_yaml(text, where=path)
         if not isinstance(doc, dict):
             raise SettingsError("a profile is a YAML mapping", where=path)
         return Profile.model_validate({**doc, "file": str(path)})
