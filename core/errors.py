@@ -7,6 +7,8 @@ database that is busy); ``FinalError`` means it will not (corrupt or unsupported
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from pathlib import Path
 
 __all__ = [
@@ -23,6 +25,7 @@ __all__ = [
     "UnreadableInputError",
     "UnsafeInputError",
     "UnsupportedFormatError",
+    "third_party_damage",
 ]
 
 
@@ -103,3 +106,25 @@ class ConversionError(FinalError):
 
 class TargetError(RetryableError):
     """A target (archive, OMERO) could not be written or read back."""
+
+
+@contextlib.contextmanager
+def third_party_damage(where: Path | str, *, quote: bool = True) -> Iterator[None]:
+    """Turn what a third-party reader raises on a damaged file into a typed refusal.
+
+    Format libraries decode lazily and fail with anything (``ValueError``, ``KeyError``, a
+    pydantic ``ValidationError`` from their own metadata models...). Around a reader call,
+    any exception that is not fairway's becomes :class:`CorruptInputError` naming the file.
+    ``quote=False`` leaves the library's message out (it may quote patient data).
+    """
+    try:
+        yield
+    except FairwayError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - that is the point: damaged input, any symptom
+        detail = f"{type(exc).__name__}: {exc}" if quote else type(exc).__name__
+        raise CorruptInputError(
+            f"the file cannot be read ({detail[:300]})",
+            where=where,
+            hint="it is damaged or not what its name says; re-export or re-transfer it",
+        ) from (exc if quote else None)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pydantic import JsonValue
 
-from core.errors import SettingsError, UnsupportedFormatError
+from core.errors import SettingsError, UnsupportedFormatError, third_party_damage
 from core.lifio import lif_fallback
 from core.records import Acquisition, MetadataRecord, Sourced
 from core.settings import Settings
@@ -90,7 +90,8 @@ def extract(
             desc = describe_lif(*fallback)
             origin = "liffile"
         else:
-            desc = describe_bioio(path, max_input_bytes=settings.max_input_bytes)
+            with third_party_damage(path):
+                desc = describe_bioio(path, max_input_bytes=settings.max_input_bytes)
             origin = "ome-xml" if desc.origin == "converted" else "bioio"
     elif acq.kind == "dicom":
         if pseudonyms is None:
