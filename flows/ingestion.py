@@ -10,6 +10,7 @@ import logging
 import shutil
 import time
 from collections.abc import Callable
+from contextvars import ContextVar
 from datetime import timedelta
 from pathlib import Path
 from typing import Any, cast
@@ -206,7 +207,7 @@ def ingest_flow(
     """
     logger = get_run_logger()
     started = time.monotonic()
-    settings = load_settings(home, **(options or {}))
+    settings = load_settings(home, **{**(_CALLER_SECRETS.get() or {}), **(options or {})})
     catalog = Catalog.open(settings.catalog_url)
     worker = worker_id()
     sink = PROGRESS_SINK.get()
@@ -242,9 +243,29 @@ def ingest_flow(
     return summary.model_dump(mode="json")
 
 
+#: secrets of the settings an in-process caller handed over; never flow parameters
+_CALLER_SECRETS: ContextVar[dict[str, Any] | None] = ContextVar(
+    "fairway_caller_secrets", default=None
+)
+SECRET_SETTINGS = ("database_url", "pseudonym_store_url", "s3_key", "s3_secret", "omero_password")
+
+
 def run_ingest(sources: list[Path], settings: Settings) -> IngestSummary:
-    """Run the ingest flow in-process (Prefect ephemeral mode unless an API is configured)."""
-    result = ingest_flow(**_flow_parameters(sources, settings))
+    """Run the ingest flow in-process (Prefect ephemeral mode unless an API is configured).
+
+    The caller's settings are used whole: the secret ones (database URL, S3 and OMERO
+    credentials) reach the flow through this process's context, never as flow parameters.
+    """
+    secrets = {
+        name: value.get_secret_value()
+        for name in SECRET_SETTINGS
+        if (value := getattr(settings, name)) is not None
+    }
+    token = _CALLER_SECRETS.set(secrets)
+    try:
+        result = ingest_flow(**_flow_parameters(sources, settings))
+    finally:
+        _CALLER_SECRETS.reset(token)
     return IngestSummary.model_validate(result)
 
 
