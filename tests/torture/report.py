@@ -41,6 +41,29 @@ TARGETS: dict[str, list[tuple[str, str, Any]]] = {
         ("places_scanned", "(reported)", None),
         ("hits", "0", lambda v: v == 0),
     ],
+    "T2 kill -9 at each stage": [
+        ("trials_per_stage", ">= 200", lambda v: v >= 200),
+        ("lost_sources", "0", lambda v: v == 0),
+        ("partial_visible_outputs", "0", lambda v: v == 0),
+        ("duplicates", "0", lambda v: v == 0),
+        ("orphans_in_staging", "0", lambda v: v == 0),
+    ],
+    "T3 slow and odd writers": [
+        ("trials", ">= 500", lambda v: v >= 500),
+        ("premature_pickups", "0", lambda v: v == 0),
+        ("missed", "0", lambda v: v == 0),
+        ("latency_p50_p95_seconds", "(reported)", None),
+    ],
+    "T5 disk full": [
+        ("quarantined_with_enospc", "yes", lambda v: v is True),
+        ("staging_cleaned", "yes", lambda v: v is True),
+        ("retry_succeeds", "yes", lambda v: v is True),
+    ],
+    "T8 load": [
+        ("acquisitions", ">= 20", lambda v: v >= 20),
+        ("peak_rss_mb_per_worker", "<= memory bound", None),
+        ("lost", "0", lambda v: v == 0),
+    ],
     "T4 duplicate delivery": [
         ("acquisitions", ">= 100", lambda v: v >= 100),
         ("deliveries", "(reported)", None),
