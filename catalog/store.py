@@ -285,6 +285,40 @@ class Catalog:
             if state is State.ARCHIVED and record is not None:
                 _index(s, acq_id, record, fair_level)
 
+    def release(self, acq_id: str, actor: str, reason: str) -> None:
+        """Put a quarantined acquisition back in line for the next ingest that meets it.
+
+        Its old claim counts as stale, so the next ingest claims it again. This is for
+        causes that pass (a full disk, a copy that was unreachable); a damaged input is
+        only quarantined again.
+        """
+        now = utcnow()
+        with self.session() as s:
+            row = s.get(AcquisitionRow, acq_id)
+            if row is None:
+                raise CatalogError("no such acquisition", where=acq_id)
+            if row.state != State.QUARANTINED.value:
+                raise CatalogError(
+                    f"only a quarantined acquisition can be retried, not {row.state}",
+                    where=row.dataset,
+                )
+            previous = row.reason
+            row.state, row.claimed_by, row.claimed_at, row.updated_at = (
+                State.PROCESSING.value,
+                "released",
+                datetime(1970, 1, 1, tzinfo=now.tzinfo),
+                now,
+            )
+            _event(
+                s,
+                acq_id,
+                actor,
+                "retry",
+                "released",
+                {"previous_reason": previous, "reason": reason},
+                at=now,
+            )
+
     def reinstate(
         self,
         acq_id: str,

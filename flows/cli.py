@@ -715,6 +715,38 @@ def _publish_omero(settings: Any, row: Any, dry_run: bool) -> dict[str, Any]:
 
 
 @app.command()
+def retry(
+    ctx: typer.Context,
+    dataset: Annotated[str, typer.Argument(help="A quarantined dataset to process again.")],
+    as_json: JsonOpt = False,
+) -> None:
+    """Process a quarantined acquisition again (after its cause passed: a full disk freed)."""
+    from catalog import worker_id
+    from flows.ingestion import run_ingest
+
+    try:
+        settings = _settings(ctx)
+        catalog, row = _open_row(ctx, dataset)
+        try:
+            catalog.release(row.id, worker_id(), "fairway retry")
+        finally:
+            catalog.close()
+        with _progress_bar(not as_json):
+            summary = run_ingest([Path(row.source)], settings)
+    except FairwayError as exc:
+        _fail(exc)
+        return
+    mine = [o for o in summary.outcomes if o.dataset == row.dataset]
+    if as_json:
+        _print_json([o.model_dump(mode="json") for o in mine])
+    else:
+        for o in mine:
+            out.print(f"{row.dataset}: {o.outcome} {o.reason or ''}")
+    if not mine or mine[0].outcome != "archived":
+        raise typer.Exit(1)
+
+
+@app.command()
 def repair(
     ctx: typer.Context,
     dataset: Annotated[str, typer.Argument(help="Dataset whose damaged copies to restore.")],
