@@ -29,6 +29,7 @@ from dask.callbacks import Callback
 from dask.delayed import Delayed, delayed
 
 from converters.pyramid import Level, downsample_2x, shrink_2x, shrink_z2
+from core.failpoints import failpoint
 from core.progress import Progress, ProgressCallback
 
 __all__ = ["Runner", "group_workers", "write_plane_groups", "write_tiles"]
@@ -105,6 +106,7 @@ def _write_group(
             ]
             fz *= 2
         if stack:  # whole Z chunks at once: a chunk is encoded once, not once per plane
+            failpoint("convert")
             arr[t, c, z0 // fz : z0 // fz + len(stack)] = np.stack(stack)
     return min(e[0] for e in extrema), max(e[1] for e in extrema)
 

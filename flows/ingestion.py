@@ -32,6 +32,7 @@ from core.errors import (
     RetryableError,
     UnsupportedFormatError,
 )
+from core.failpoints import failpoint
 from core.progress import Progress
 from core.records import State
 from core.settings import Settings, load_settings
@@ -125,6 +126,7 @@ def _process(cand: Candidate, settings: Settings, catalog: Catalog, worker: str)
         return base.model_copy(
             update={"outcome": "failed", "state": State.QUARANTINED.value, "reason": reason}
         )
+    failpoint("catalog")  # archived, not yet recorded: the window a crash must not break
     if not _finish(
         catalog,
         acq.id,

@@ -18,6 +18,7 @@ from catalog import Catalog
 from catalog.pseudonyms import PseudonymStore
 from converters import write_ome_zarr
 from core.errors import FairwayError, RetryableError
+from core.failpoints import failpoint
 from core.omeutil import parse_ome
 from core.progress import ProgressCallback
 from core.records import (
@@ -142,6 +143,7 @@ def validate_step(
     acq: Acquisition, record: MetadataRecord, store: Path, catalog: Catalog, worker: str
 ) -> ValidationReport:
     """Check NGFF structure and metadata; findings never block archiving."""
+    failpoint("validate")
     report = validate(acq.dataset_id, record, store)
     create_markdown_artifact(
         report_markdown(report),

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from core.errors import IncompleteAcquisitionError, UnreadableInputError
+from core.failpoints import failpoint
 from core.files import sha256_file
 from core.records import Acquisition, PendingAcquisition, SourceFile
 from ingest.scan import Candidate
@@ -100,6 +101,7 @@ def fingerprint(cand: Candidate, known: KnownHash | None = None) -> Acquisition:
         If a file changed size or mtime while it was read.
     """
     try:
+        failpoint("fingerprint")
         files = tuple(_hash_stable(f, known) for f in cand.files)
         sidecars = tuple(_hash_stable(f, known) for f in cand.sidecars)
     except FileNotFoundError as exc:

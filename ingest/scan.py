@@ -18,6 +18,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from core.failpoints import failpoint
 from core.records import SourceFile
 from ingest.dicom import looks_like_dicom
 
@@ -182,6 +183,7 @@ def scan(
 
     found: list[Candidate] = []
     for root in sources:
+        failpoint("scan")
         listed = group_multifile(_list([root], sentinel), max_xml_bytes=max_xml_bytes)
         found.extend(group_dicom(attach_labels(listed), Path(root), dicom_key))
     return found

@@ -20,6 +20,7 @@ from pathlib import Path
 import bagit
 
 from core.errors import FinalError, TargetError
+from core.failpoints import failpoint
 from core.files import file_digest, fsync_dir, fsync_tree
 from core.records import ArchivedDataset, Finding, Severity
 
@@ -145,9 +146,11 @@ class LocalArchive:
         work = self.staging / f"{dataset}.{uuid.uuid4().hex[:8]}"
         try:
             shutil.move(str(payload), str(work))
+            failpoint("bag")
             bagit.make_bag(
                 str(work), bag_info=bag_info, checksums=["sha256"], processes=self.processes
             )
+            failpoint("bag")
             problems = bag_findings(work, processes=self.processes)
             if problems:
                 raise TargetError(
@@ -156,8 +159,10 @@ class LocalArchive:
                     hint="check the storage; the dataset was not committed and will be retried",
                 )
             fsync_tree(work)
+            failpoint("bag")
             work.rename(final)
             fsync_dir(self.root)
+            failpoint("bag")
         except OSError as exc:
             shutil.rmtree(work, ignore_errors=True)
             raise TargetError(

@@ -1,0 +1,149 @@
+"""T2 kill -9 at random points of each stage, then a restart: nothing lost, nothing doubled.
+
+Each trial runs ``fairway ingest`` on a small inbox (an OME-TIFF and a plain TIFF) with
+``FAIRWAY_CRASH_AT=<stage>:<n>``: the process SIGKILLs itself the n-th time it passes that
+stage's failpoint (scan, fingerprint, convert, validate, bag commit, catalog update), n drawn
+at random. Then ``fairway ingest`` runs again, as a restarted worker would, and the invariants
+are checked: sources unchanged and nothing created beside them; no partial output under a
+final name; exactly one verified archive per acquisition; every acquisition archived; staging
+and the archive's own staging empty.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import bagit
+import pytest
+
+from core.failpoints import POINTS
+from tests.factories import age, make_ome_tiff, make_plain_tiff, tree_snapshot
+from tests.torture.harness import record_figures
+
+#: how often each point is passed in one run on the trial inbox (the crash count is drawn
+#: from 1..this; a draw past the real count is a run without a crash, counted as such)
+HITS = {"scan": 1, "fingerprint": 2, "convert": 6, "validate": 2, "bag": 8, "catalog": 2}
+
+
+def _ingest(home: Path, inbox: Path, env: dict[str, str]) -> tuple[int, str]:
+    """Run an ingest in its own session; (exit code, stdout).
+
+    A worker killed with -9 leaves its children (Prefect's ephemeral API server) behind,
+    holding its output open: output goes to a file, and the session is killed afterwards,
+    as a supervisor restarting the worker would.
+    """
+    exe = str(Path(sys.executable).with_name("fairway"))
+    home.mkdir(parents=True, exist_ok=True)
+    out = home.parent / f".{home.name}-{time.monotonic_ns()}.out"
+    with out.open("w") as fh:
+        proc = subprocess.Popen(
+            [exe, "--home", str(home), "ingest", str(inbox), "--quiet-seconds", "1", "--json"],
+            env=env,
+            stdout=fh,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+        try:
+            code = proc.wait(timeout=600)
+        finally:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
+    text = out.read_text()
+    out.unlink()
+    return code, text
+
+
+def _trial(root: Path, stage: str, k: int, inbox: Path, env: dict[str, str]) -> dict[str, Any]:
+    home = root / f"{stage}-{k}"
+    before = tree_snapshot(inbox)
+    n = random.Random(f"{stage}{k}").randint(1, HITS[stage])
+    crashed, _ = _ingest(home, inbox, {**env, "FAIRWAY_CRASH_AT": f"{stage}:{n}"})
+    restarted, printed = _ingest(home, inbox, env)
+    archive = home / "archive"
+    finals = (
+        [p for p in archive.iterdir() if not p.name.startswith(".")] if archive.exists() else []
+    )
+    partial = 0
+    for bag in finals:
+        try:
+            bagit.Bag(str(bag)).validate()
+        except bagit.BagError:
+            partial += 1
+    staging = home / "staging"
+    orphans = [p for p in staging.rglob("*") if p.is_file()] if staging.exists() else []
+    orphans += (
+        [p for p in (archive / ".staging").rglob("*") if p.is_file()] if archive.exists() else []
+    )
+    outcomes = json.loads(printed)["outcomes"] if printed.strip() else []
+    states = {o["outcome"] for o in outcomes}
+    return {
+        "stage": stage,
+        "killed": crashed == -9,
+        "lost_source": tree_snapshot(inbox) != before,
+        "partial": partial,
+        "duplicates": max(0, len(finals) - 2),
+        "missing": max(0, 2 - len(finals)),
+        "orphans": len(orphans),
+        "restart_ok": restarted == 0 and states <= {"archived", "duplicate"},
+    }
+
+
+def run_kills(root: Path, per_stage: int, stages: tuple[str, ...] = POINTS) -> dict[str, Any]:
+    """``per_stage`` trials at each failpoint of ``stages``; the T2 figures."""
+    inbox = root / "inbox"
+    make_ome_tiff(inbox / "a.ome.tif", seed=5, y=64, x=48)
+    make_plain_tiff(inbox / "p.tif", seed=6, shape=(64, 48))
+    age(inbox)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_API")}
+    env["PREFECT_HOME"] = str(root / "prefect")
+    results = [_trial(root, stage, k, inbox, env) for stage in stages for k in range(per_stage)]
+    by_stage = {
+        stage: {
+            "trials": sum(r["stage"] == stage for r in results),
+            "killed": sum(r["stage"] == stage and r["killed"] for r in results),
+        }
+        for stage in stages
+    }
+    return {
+        "trials_per_stage": min(v["trials"] for v in by_stage.values()),
+        "by_stage": by_stage,
+        "lost_sources": sum(r["lost_source"] for r in results),
+        "partial_visible_outputs": sum(r["partial"] for r in results),
+        "duplicates": sum(r["duplicates"] for r in results),
+        "missing_after_restart": sum(r["missing"] for r in results),
+        "orphans_in_staging": sum(r["orphans"] for r in results),
+        "restarts_failed": sum(not r["restart_ok"] for r in results),
+    }
+
+
+def _check(figures: dict[str, Any]) -> None:
+    for key in (
+        "lost_sources",
+        "partial_visible_outputs",
+        "duplicates",
+        "missing_after_restart",
+        "orphans_in_staging",
+        "restarts_failed",
+    ):
+        assert figures[key] == 0, figures
+
+
+def test_kill_fast(tmp_path: Path) -> None:
+    """The two riskiest windows: mid-conversion, and between the archive and the catalog."""
+    _check(run_kills(tmp_path, 1, ("convert", "catalog")))
+
+
+@pytest.mark.slow
+def test_kill(tmp_path: Path) -> None:
+    figures = run_kills(tmp_path, int(os.environ.get("FAIRWAY_TORTURE_KILLS", "200")))
+    record_figures("T2 kill -9 at each stage", figures)
+    _check(figures)
