@@ -43,6 +43,7 @@ TARGETS: dict[str, list[tuple[str, str, Any]]] = {
     ],
     "T2 kill -9 at each stage": [
         ("trials_per_stage", ">= 200", lambda v: v >= 200),
+        ("by_stage", "(reported)", None),
         ("lost_sources", "0", lambda v: v == 0),
         ("partial_visible_outputs", "0", lambda v: v == 0),
         ("duplicates", "0", lambda v: v == 0),
@@ -61,7 +62,10 @@ TARGETS: dict[str, list[tuple[str, str, Any]]] = {
     ],
     "T8 load": [
         ("acquisitions", ">= 20", lambda v: v >= 20),
-        ("peak_rss_mb_per_worker", "<= memory bound", None),
+        ("largest_input_mib", "> memory limit", None),
+        ("memory_limit_mib", "(setting)", None),
+        ("peak_rss_mb_per_worker", "< limit + 600", None),
+        ("throughput_mib_per_s", "(reported)", None),
         ("lost", "0", lambda v: v == 0),
     ],
     "T4 duplicate delivery": [
