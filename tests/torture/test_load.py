@@ -91,5 +91,3 @@ def test_load(tmp_path: Path) -> None:
     figures = run_load(tmp_path, 20, 512, 256)
     record_figures("T8 load", figures)
     _check(figures)
-    # the bound is the memory setting plus the interpreter, Prefect and libraries (~400 MB)
-    assert max(figures["peak_rss_mb_per_worker"]) < figures["memory_limit_mib"] + 600, figures
