@@ -16,9 +16,12 @@ import json
 import os
 import random
 import signal
+import socket
 import subprocess
 import sys
 import time
+import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -97,6 +100,41 @@ def _trial(root: Path, stage: str, k: int, inbox: Path, env: dict[str, str]) -> 
     }
 
 
+@contextlib.contextmanager
+def _prefect_server(root: Path, env: dict[str, str]) -> Iterator[str]:
+    """One Prefect API server for all trials (a worker's own ephemeral server costs ~10 s)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    exe = str(Path(sys.executable).with_name("prefect"))
+    log = (root / "prefect-server.log").open("w")
+    server = subprocess.Popen(
+        [exe, "server", "start", "--host", "127.0.0.1", "--port", str(port)],
+        env={**env, "PREFECT_HOME": str(root / "prefect-server")},
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    url = f"http://127.0.0.1:{port}/api"
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                with urllib.request.urlopen(f"{url}/health", timeout=2) as reply:
+                    if reply.status == 200:
+                        break
+            except OSError:
+                if server.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError("the Prefect server did not start") from None
+                time.sleep(0.5)
+        yield url
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(server.pid, signal.SIGTERM)
+        server.wait(timeout=30)
+        log.close()
+
+
 def run_kills(root: Path, per_stage: int, stages: tuple[str, ...] = POINTS) -> dict[str, Any]:
     """``per_stage`` trials at each failpoint of ``stages``; the T2 figures."""
     inbox = root / "inbox"
@@ -105,7 +143,9 @@ def run_kills(root: Path, per_stage: int, stages: tuple[str, ...] = POINTS) -> d
     age(inbox)
     env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_API")}
     env["PREFECT_HOME"] = str(root / "prefect")
-    results = [_trial(root, stage, k, inbox, env) for stage in stages for k in range(per_stage)]
+    with _prefect_server(root, env) as api:
+        env["PREFECT_API_URL"] = api
+        results = [_trial(root, stage, k, inbox, env) for stage in stages for k in range(per_stage)]
     by_stage = {
         stage: {
             "trials": sum(r["stage"] == stage for r in results),
