@@ -36,7 +36,36 @@ def _prefect_database() -> Path | None:
     return Path(url.split("///", 1)[1]) if url.startswith("sqlite") and "///" in url else None
 
 
+def _prefect_rows_since(db: Path, started: str) -> bytes:
+    """Every row the Prefect database gained since ``started`` (all tables, as text).
+
+    The session's Prefect database holds every other test's runs too; its raw pages are
+    binary, where a four-character canary such as an age (``501Y``) turns up by chance.
+    """
+    import sqlite3
+
+    conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+    try:
+        out = []
+        tables = [r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")]
+        for table in tables:
+            columns = [r[1] for r in conn.execute(f'PRAGMA table_info("{table}")')]
+            query = f'SELECT * FROM "{table}"'
+            if "created" in columns:
+                query += " WHERE julianday(created) >= julianday(?)"
+                rows = conn.execute(query, (started,)).fetchall()
+            else:
+                rows = conn.execute(query).fetchall()
+            out.append(repr(rows))
+        return "\n".join(out).encode()
+    finally:
+        conn.close()
+
+
 def test_phi_canaries_reach_no_sink(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    started = (datetime.now(UTC) - timedelta(seconds=1)).strftime("%Y-%m-%d %H:%M:%S")
     inbox = tmp_path / "inbox"
     # folder and file names written by the scanner carry canaries too
     files, canaries, covered = make_dicom_series(inbox / "CANARY-FOLDER-SMITH^ANNA", n=3)
@@ -57,7 +86,9 @@ def test_phi_canaries_reach_no_sink(tmp_path: Path, caplog: pytest.LogCaptureFix
     sinks.append((Path("<summary>"), summary.model_dump_json().encode()))
     prefect_db = _prefect_database()
     assert prefect_db is not None and prefect_db.is_file()
-    sinks += [(p, p.read_bytes()) for p in prefect_db.parent.glob(prefect_db.name + "*")]
+    prefect_rows = _prefect_rows_since(prefect_db, started)
+    assert str(outcome.dataset).encode() in prefect_rows  # this run's rows are the ones read
+    sinks.append((prefect_db, prefect_rows))
     unique = sorted(set(canaries))
     sinks = [(p, scrub_identifiers(data)) for p, data in sinks]
     hits = [(str(p), c) for p, data in sinks for c in unique if c.encode() in data]
