@@ -25,6 +25,7 @@ import numpy as np
 import pytest
 import tifffile
 
+from core.errors import TargetError
 from tests.torture.harness import record_figures, run_inputs
 
 CANARY = f"FAIRWAY-CANARY-{uuid.uuid4().hex[:12]}"
@@ -48,7 +49,9 @@ def _tiff(path: Path, description: str) -> None:
     path.write_bytes(buf.getvalue())
 
 
-XXE = f'<!DOCTYPE OME [<!ENTITY x SYSTEM "file:///tmp/{CANARY}.secret">]>'
+SECRET_FILE = Path(f"/tmp/{CANARY}.secret")  # what an external entity would pull in
+SECRET = f"XXE-LEAKED-{CANARY}"
+XXE = f'<!DOCTYPE OME [<!ENTITY x SYSTEM "file://{SECRET_FILE}">]>'
 LAUGHS = (
     '<!DOCTYPE OME [<!ENTITY a "lol">'
     + "".join(f'<!ENTITY {chr(98 + i)} "{("&" + chr(97 + i) + ";") * 10}">' for i in range(9))
@@ -138,7 +141,7 @@ def _bag_cases(root: Path) -> list[tuple[str, bool]]:
         try:
             copy.sync("fw-evil", bag)
             synced = False
-        except Exception:  # noqa: BLE001 - a refusal of any kind is what is wanted here
+        except TargetError:
             synced = True
         results.append((f"bag-manifest-{label}", bool(primary) and synced))
     return results
@@ -150,7 +153,7 @@ def _outside_hits(root: Path) -> int:
         for dirpath, _dirs, names in os.walk(base):
             if Path(dirpath).is_relative_to(root):
                 continue
-            hits += sum(CANARY in n for n in names)
+            hits += sum(CANARY in n and Path(dirpath, n) != SECRET_FILE for n in names)
             if dirpath.count(os.sep) - str(base).count(os.sep) > 3:
                 _dirs.clear()
     return hits
@@ -160,7 +163,14 @@ def run_security(root: Path) -> dict[str, Any]:
     """Run every case; the T6 figures."""
     started = time.perf_counter()
     built = cases(root / "cases")
-    results = run_inputs([req for _, req, _ in built], root / "work", workers=2, timeout=30)
+    SECRET_FILE.write_text(SECRET, encoding="utf-8")
+    os.environ["FAIRWAY_TORTURE_NEEDLE"] = SECRET  # each worker searches what it wrote
+    try:
+        results = run_inputs([req for _, req, _ in built], root / "work", workers=2, timeout=30)
+    finally:
+        del os.environ["FAIRWAY_TORTURE_NEEDLE"]
+        SECRET_FILE.unlink(missing_ok=True)
+    canary_hits = sum(r.get("needle_hits", 0) for r in results)
     rows = []
     for (name, _req, expected), result in zip(built, results, strict=True):
         rows.append(
@@ -189,7 +199,7 @@ def run_security(root: Path) -> dict[str, Any]:
         "max_seconds": max(r["seconds"] for r in bombs),
         "max_rss_growth_mb": round(max(r.get("peak_rss_mb", 0) for r in bombs) - baseline, 1),
         "files_written_outside_home": _outside_hits(root),
-        "canary_hits": 0,
+        "canary_hits": canary_hits,
         "missed": [r for r in rows if not r["ok"]],
         "seconds_total": round(time.perf_counter() - started, 1),
     }
@@ -197,6 +207,7 @@ def run_security(root: Path) -> dict[str, Any]:
 
 def _check(figures: dict[str, Any]) -> None:
     assert figures["rejected_percent"] == 100.0, figures["missed"]
+    assert figures["canary_hits"] == 0
     assert figures["max_seconds"] < 1.0
     assert figures["max_rss_growth_mb"] < 100
     assert figures["files_written_outside_home"] == 0

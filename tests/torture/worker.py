@@ -142,6 +142,12 @@ def run_one(req: dict[str, Any], settings: Any, work: Path) -> dict[str, Any]:
             message=f"{exc}"[:300],
             trace=traceback.format_exc()[-1500:],
         )
+    needle = os.environ.get("FAIRWAY_TORTURE_NEEDLE", "").encode()
+    if needle:  # a secret the input tries to pull in must not show up in anything written
+        written = [p for p in work.rglob("*") if p.is_file() and p.stat().st_size < 64 * 1024**2]
+        out["needle_hits"] = sum(p.read_bytes().count(needle) for p in written) + str(
+            out.get("message", "")
+        ).encode().count(needle)
     out.update(
         seconds=round(time.perf_counter() - started, 3),
         peak_rss_mb=round(_peak_rss_mb(), 1),
