@@ -13,6 +13,9 @@ from typing import Annotated, Any
 # Prefect reads its settings at import: keep its console quiet unless asked otherwise.
 os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+# Without a Prefect API each run starts its own local server on the shared Prefect home; two
+# workers starting together on a two-core machine took more than Prefect's default 20 s.
+os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
 
 import logging
 from datetime import datetime

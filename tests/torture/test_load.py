@@ -52,8 +52,8 @@ def run_load(root: Path, n: int, large_mib: int, memory_mib: int) -> dict[str, A
     started = time.perf_counter()
     procs = []
     for out in outs:
-        with out.open("w") as fh:
-            procs.append(subprocess.Popen(cmd, env=env, stdout=fh, stderr=subprocess.DEVNULL))
+        with out.open("w") as fh, out.with_suffix(".err").open("w") as err:
+            procs.append(subprocess.Popen(cmd, env=env, stdout=fh, stderr=err))
     peaks = []
     for p in procs:
         _pid, status, usage = os.wait4(p.pid, 0)
@@ -74,12 +74,14 @@ def run_load(root: Path, n: int, large_mib: int, memory_mib: int) -> dict[str, A
         "archived": len(archived),
         "lost": n - len(bags),
         "exit_codes": [p.returncode for p in procs],
+        "tracebacks": sum("Traceback" in o.with_suffix(".err").read_text() for o in outs),
     }
 
 
 def _check(figures: dict[str, Any]) -> None:
     assert figures["lost"] == 0 and figures["archived"] == figures["acquisitions"], figures
     assert figures["exit_codes"] == [0, 0], figures
+    assert figures["tracebacks"] == 0, figures
 
 
 def test_load_fast(tmp_path: Path) -> None:

@@ -7,9 +7,11 @@ Writers, each in its own folder, with the real scanner polling them (quiet windo
 * ``companion-last``: a multi-file OME-TIFF whose second file arrives last;
 * ``never-finishes``: keeps appending for the whole trial and never stops.
 
-A pickup while the writer is still writing is premature; a finished acquisition not picked up
-within the quiet window plus two polls is missed. Latency is measured from the writer's last
-write to the pickup.
+A pickup while the writer is still writing is premature when the writer had written within the
+quiet window before that scan began. On a loaded machine a writer's pause can overrun its plan
+and exceed the window; such a file is, by the rule, quiet, and its pickup is counted apart
+(``writer_overruns``) rather than as premature. A finished acquisition not picked up within
+eight seconds is missed. Latency is measured from the writer's last write to the pickup.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ from tests.torture.harness import record_figures
 
 QUIET = 0.4
 POLL = 0.05
+MTIME_TICK = 0.01
 KINDS = ("pauses", "preallocate", "companion-last", "never-finishes")
 
 
@@ -75,13 +78,29 @@ def _multifile(folder: Path, seed: int) -> tuple[bytes, bytes]:
     return out, second.getvalue()
 
 
+class _Writes:
+    """The monotonic time of a writer's last completed write."""
+
+    def __init__(self) -> None:
+        self.last = time.monotonic()
+
+    def mark(self) -> None:
+        self.last = time.monotonic()
+
+
 def _write(
-    folder: Path, kind: str, seed: int, done: threading.Event, stop: threading.Event
+    folder: Path,
+    kind: str,
+    seed: int,
+    done: threading.Event,
+    stop: threading.Event,
+    writes: _Writes,
 ) -> None:
     rng = random.Random(seed)
     if kind == "companion-last":
         master, second = _multifile(folder, seed)
         (folder / "set_0.ome.tif").write_bytes(master)
+        writes.mark()
         time.sleep(rng.uniform(QUIET * 1.5, QUIET * 3))  # longer than the quiet window
         (folder / "set_1.ome.tif").write_bytes(second)
         done.set()
@@ -100,12 +119,14 @@ def _write(
             fh.flush()
             os.fsync(fh.fileno())
             os.utime(fh.fileno())  # a write on a network share moves mtime
-            time.sleep(rng.uniform(QUIET * 0.55, QUIET * 0.9))
+            writes.mark()
+            time.sleep(rng.uniform(QUIET * 0.55, QUIET * 0.8))
         if kind == "never-finishes":
             while not stop.is_set():
                 fh.write(b"\0" * 16)
                 fh.flush()
                 os.utime(fh.fileno())
+                writes.mark()
                 time.sleep(QUIET * 0.5)
             return
     done.set()
@@ -115,18 +136,25 @@ def _trial(root: Path, k: int, kind: str) -> dict[str, Any]:
     folder = root / f"t{k:04d}"
     folder.mkdir()
     done, stop = threading.Event(), threading.Event()
-    writer = threading.Thread(target=_write, args=(folder, kind, k, done, stop))
+    writes = _Writes()
+    writer = threading.Thread(target=_write, args=(folder, kind, k, done, stop, writes))
     writer.start()
     policy = CompletionPolicy(quiet_seconds=QUIET)
-    premature = False
+    premature = overrun = False
     picked = None
     started = time.monotonic()
     limit = started + (8.0 if kind != "never-finishes" else 4.0)
     while time.monotonic() < limit:
-        complete, _pending = split_complete(scan([folder]), policy)
+        last_write = writes.last
+        candidates = scan([folder])
+        judged, now = time.monotonic(), time.time()
+        complete, _pending = split_complete(candidates, policy, now=now)
         finished = done.is_set()
         if complete and not finished:
-            premature = True
+            # written within the window before the rule's clock was read: the rule failed
+            # (less the file system's coarse mtime clock, a few milliseconds)
+            premature = judged - last_write < QUIET - MTIME_TICK
+            overrun = not premature
             break
         if complete and finished:
             picked = time.monotonic()
@@ -136,8 +164,14 @@ def _trial(root: Path, k: int, kind: str) -> dict[str, Any]:
     writer.join()
     last_write = max((p.stat().st_mtime for p in folder.iterdir()), default=started)
     latency = (time.time() - (time.monotonic() - picked)) - last_write if picked else None
-    missed = kind != "never-finishes" and not premature and picked is None
-    return {"kind": kind, "premature": premature, "missed": missed, "latency": latency}
+    missed = kind != "never-finishes" and not (premature or overrun) and picked is None
+    return {
+        "kind": kind,
+        "premature": premature,
+        "overrun": overrun,
+        "missed": missed,
+        "latency": latency,
+    }
 
 
 def run_writers(root: Path, trials: int) -> dict[str, Any]:
@@ -149,6 +183,10 @@ def run_writers(root: Path, trials: int) -> dict[str, Any]:
         "trials": len(results),
         "by_kind": {k: sum(r["kind"] == k for r in results) for k in KINDS},
         "premature_pickups": sum(r["premature"] for r in results),
+        "premature_by_kind": {
+            k: sum(r["premature"] and r["kind"] == k for r in results) for k in KINDS
+        },
+        "writer_overruns": sum(r["overrun"] for r in results),
         "missed": sum(r["missed"] for r in results),
         "quiet_window_seconds": QUIET,
         "latency_p50_p95_seconds": [
@@ -163,6 +201,8 @@ def run_writers(root: Path, trials: int) -> dict[str, Any]:
 def _check(figures: dict[str, Any]) -> None:
     assert figures["premature_pickups"] == 0, figures
     assert figures["missed"] == 0, figures
+    # overruns only come from a starved machine; most trials must still test the rule
+    assert figures["writer_overruns"] <= figures["trials"] // 4, figures
 
 
 def test_writers_fast(tmp_path: Path) -> None:
