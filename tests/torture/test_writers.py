@@ -10,7 +10,8 @@ Writers, each in its own folder, with the real scanner polling them (quiet windo
 A pickup while the writer is still writing is premature when the writer had written within the
 quiet window before that scan began. On a loaded machine a writer's pause can overrun its plan
 and exceed the window; such a file is, by the rule, quiet, and its pickup is counted apart
-(``writer_overruns``) rather than as premature. A finished acquisition not picked up within
+(``writer_overruns``) rather than as premature. A multi-file set picked up before its last
+file came is premature however long the pause. A finished acquisition not picked up within
 eight seconds is missed. Latency is measured from the writer's last write to the pickup.
 """
 
@@ -153,7 +154,8 @@ def _trial(root: Path, k: int, kind: str) -> dict[str, Any]:
         if complete and not finished:
             # written within the window before the rule's clock was read: the rule failed
             # (less the file system's coarse mtime clock, a few milliseconds)
-            premature = judged - last_write < QUIET - MTIME_TICK
+            # a set with a file still to come is never complete, however long the pause
+            premature = kind == "companion-last" or judged - last_write < QUIET - MTIME_TICK
             overrun = not premature
             break
         if complete and finished:
