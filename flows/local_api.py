@@ -19,12 +19,13 @@ def start_local_api() -> None:
     Does nothing when a Prefect API is configured or ephemeral servers are disabled; Prefect
     keeps one server per process, so later calls return at once.
     """
-    from prefect.server.api.server import SubprocessASGIServer
     from prefect.settings import get_current_settings
 
     settings = get_current_settings()
     if settings.api.url or not settings.server.ephemeral.enabled:
         return
+    from prefect.server.api.server import SubprocessASGIServer  # slow to import: only here
+
     server = SubprocessASGIServer()
     if server.running:
         return

@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import queue
 import random
 import signal
 import socket
@@ -22,6 +23,7 @@ import sys
 import time
 import urllib.request
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -34,43 +36,64 @@ from tests.torture.harness import record_figures
 
 #: how often each point is passed in one run on the trial inbox (the crash count is drawn
 #: from 1..this; a draw past the real count is a run without a crash, counted as such)
-HITS = {"scan": 1, "fingerprint": 2, "convert": 6, "validate": 2, "bag": 8, "catalog": 2}
+HITS = {"scan": 1, "fingerprint": 2, "convert": 3, "validate": 2, "bag": 8, "catalog": 2}
 
 
-def _ingest(home: Path, inbox: Path, env: dict[str, str]) -> tuple[int, str]:
-    """Run an ingest in its own session; (exit code, stdout).
+class _Zygote:
+    """``fairway`` commands forked from one process that has imported fairway (see zygote.py)."""
 
-    A worker killed with -9 leaves its children (Prefect's ephemeral API server) behind,
-    holding its output open: output goes to a file, and the session is killed afterwards,
-    as a supervisor restarting the worker would.
+    def __init__(self, env: dict[str, str]) -> None:
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "tests.torture.zygote"],
+            env=env,
+            cwd=Path(__file__).parents[2],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+
+    def run(self, argv: list[str], out: Path, crash_at: str | None) -> int:
+        assert self.proc.stdin is not None and self.proc.stdout is not None
+        request: dict[str, Any] = {"argv": argv, "out": str(out)}
+        if crash_at:
+            request["env"] = {"FAIRWAY_CRASH_AT": crash_at}
+        else:
+            request["unset"] = ["FAIRWAY_CRASH_AT"]
+        self.proc.stdin.write(json.dumps(request) + "\n")
+        self.proc.stdin.flush()
+        reply = self.proc.stdout.readline()
+        if not reply:
+            raise RuntimeError("the zygote died")
+        return int(json.loads(reply)["code"])
+
+    def close(self) -> None:
+        assert self.proc.stdin is not None and self.proc.stdout is not None
+        self.proc.stdin.close()
+        self.proc.wait(timeout=60)
+        self.proc.stdout.close()
+
+
+def _ingest(zygote: _Zygote, home: Path, inbox: Path, crash_at: str | None) -> tuple[int, str]:
+    """Run ``fairway ingest`` as a fresh process in its own session; (exit code, stdout).
+
+    Whatever the process leaves behind in its session is killed afterwards, as a supervisor
+    restarting the worker would.
     """
-    exe = str(Path(sys.executable).with_name("fairway"))
     home.mkdir(parents=True, exist_ok=True)
     out = home.parent / f".{home.name}-{time.monotonic_ns()}.out"
-    with out.open("w") as fh:
-        proc = subprocess.Popen(
-            [exe, "--home", str(home), "ingest", str(inbox), "--quiet-seconds", "1", "--json"],
-            env=env,
-            stdout=fh,
-            stderr=subprocess.DEVNULL,
-            start_new_session=True,
-        )
-        try:
-            code = proc.wait(timeout=600)
-        finally:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(proc.pid, signal.SIGKILL)
+    argv = ["--home", str(home), "ingest", str(inbox), "--quiet-seconds", "1", "--json"]
+    code = zygote.run(argv, out, crash_at)
     text = out.read_text()
     out.unlink()
     return code, text
 
 
-def _trial(root: Path, stage: str, k: int, inbox: Path, env: dict[str, str]) -> dict[str, Any]:
+def _trial(root: Path, stage: str, k: int, inbox: Path, zygote: _Zygote) -> dict[str, Any]:
     home = root / f"{stage}-{k}"
     before = tree_snapshot(inbox)
     n = random.Random(f"{stage}{k}").randint(1, HITS[stage])
-    crashed, _ = _ingest(home, inbox, {**env, "FAIRWAY_CRASH_AT": f"{stage}:{n}"})
-    restarted, printed = _ingest(home, inbox, env)
+    crashed, _ = _ingest(zygote, home, inbox, f"{stage}:{n}")
+    restarted, printed = _ingest(zygote, home, inbox, None)
     archive = home / "archive"
     finals = (
         [p for p in archive.iterdir() if not p.name.startswith(".")] if archive.exists() else []
@@ -135,8 +158,13 @@ def _prefect_server(root: Path, env: dict[str, str]) -> Iterator[str]:
         log.close()
 
 
-def run_kills(root: Path, per_stage: int, stages: tuple[str, ...] = POINTS) -> dict[str, Any]:
-    """``per_stage`` trials at each failpoint of ``stages``; the T2 figures."""
+def run_kills(
+    root: Path, per_stage: int, stages: tuple[str, ...] = POINTS, workers: int = 2
+) -> dict[str, Any]:
+    """``per_stage`` trials at each failpoint of ``stages``, ``workers`` at a time; T2 figures.
+
+    Trials run side by side, each in its own fairway home on the shared (read-only) inbox.
+    """
     inbox = root / "inbox"
     make_ome_tiff(inbox / "a.ome.tif", seed=5, y=64, x=48)
     make_plain_tiff(inbox / "p.tif", seed=6, shape=(64, 48))
@@ -145,7 +173,24 @@ def run_kills(root: Path, per_stage: int, stages: tuple[str, ...] = POINTS) -> d
     env["PREFECT_HOME"] = str(root / "prefect")
     with _prefect_server(root, env) as api:
         env["PREFECT_API_URL"] = api
-        results = [_trial(root, stage, k, inbox, env) for stage in stages for k in range(per_stage)]
+        zygotes: queue.Queue[_Zygote] = queue.Queue()
+        for _ in range(workers):
+            zygotes.put(_Zygote(env))
+
+        def trial(job: tuple[str, int]) -> dict[str, Any]:
+            zygote = zygotes.get()
+            try:
+                return _trial(root, job[0], job[1], inbox, zygote)
+            finally:
+                zygotes.put(zygote)
+
+        try:
+            with ThreadPoolExecutor(max_workers=workers) as pool:
+                jobs = [(stage, k) for stage in stages for k in range(per_stage)]
+                results = list(pool.map(trial, jobs))
+        finally:
+            while not zygotes.empty():
+                zygotes.get().close()
     by_stage = {
         stage: {
             "trials": sum(r["stage"] == stage for r in results),
