@@ -661,7 +661,15 @@ def publish(
                 "contents": sorted(p.name for p in folder.iterdir()),
             }
         else:
-            result = _publish_omero(settings, row, dry_run)
+            from targets.omero import publish_bag
+
+            actions = publish_bag(settings, Path(row.location), row.dataset, dry_run=dry_run)
+            result = {
+                "dataset": row.dataset,
+                "to": "omero",
+                "dry_run": dry_run,
+                "actions": [a.model_dump(mode="json", exclude={"content"}) for a in actions],
+            }
             if not dry_run:
                 catalog.event(
                     row.id, worker_id(), "publish", "omero", {"actions": result["actions"]}
@@ -681,40 +689,6 @@ def publish(
         out.print(f"[bold]{row.dataset}[/bold]: OMERO, {verb} {len(result['actions'])} action(s)")
         for a in result["actions"]:
             out.print(f"  {a['kind']} {a['name'] or a['dataset']}")
-
-
-def _publish_omero(settings: Any, row: Any, dry_run: bool) -> dict[str, Any]:
-    from core.records import MetadataRecord, ValidationReport
-    from targets.omero import OmeroTransport, ServerState, plan_publication
-    from targets.package import RECORD_FILE, REPORT_FILE
-
-    data = Path(row.location) / "data"
-    record = MetadataRecord.model_validate_json((data / RECORD_FILE).read_text(encoding="utf-8"))
-    report = ValidationReport.model_validate_json((data / REPORT_FILE).read_text(encoding="utf-8"))
-    zarr_path = data / f"{row.dataset}.ome.zarr"
-    if dry_run:
-        state = ServerState()
-        actions = plan_publication(row.dataset, record, report, zarr_path, state)
-    else:
-        transport = OmeroTransport(settings)
-        try:
-            actions = plan_publication(
-                row.dataset,
-                record,
-                report,
-                zarr_path,
-                transport.state(),
-                in_place=settings.omero_in_place,
-            )
-            transport.apply(actions)
-        finally:
-            transport.close()
-    return {
-        "dataset": row.dataset,
-        "to": "omero",
-        "dry_run": dry_run,
-        "actions": [a.model_dump(mode="json", exclude={"content"}) for a in actions],
-    }
 
 
 @app.command()

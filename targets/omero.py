@@ -44,6 +44,7 @@ __all__ = [
     "ServerState",
     "map_annotations",
     "plan_publication",
+    "publish_bag",
 ]
 
 NAMESPACE = "urn:fairway:metadata"
@@ -155,6 +156,36 @@ def plan_publication(
             mimetype="text/markdown",
         )
     )
+    return actions
+
+
+def publish_bag(
+    settings: Settings, bag: Path, dataset: str, *, dry_run: bool = False
+) -> list[OmeroAction]:
+    """Publish the archived bag of ``dataset`` to the configured OMERO server.
+
+    With ``dry_run`` no server is contacted: the plan is made against an empty server, so it
+    lists every action a first publication takes. Returns the actions (run or planned).
+    """
+    from targets.package import RECORD_FILE, REPORT_FILE
+
+    data = bag / "data"
+    record = MetadataRecord.model_validate_json((data / RECORD_FILE).read_text(encoding="utf-8"))
+    report = ValidationReport.model_validate_json((data / REPORT_FILE).read_text(encoding="utf-8"))
+    zarr_path = data / f"{dataset}.ome.zarr"
+    in_place = settings.omero_in_place
+    if dry_run:
+        return plan_publication(
+            dataset, record, report, zarr_path, ServerState(), in_place=in_place
+        )
+    transport = OmeroTransport(settings)
+    try:
+        actions = plan_publication(
+            dataset, record, report, zarr_path, transport.state(), in_place=in_place
+        )
+        transport.apply(actions)
+    finally:
+        transport.close()
     return actions
 
 

@@ -160,5 +160,12 @@ def test_omero_plan_without_a_server(home: Path) -> None:
         "annotate_map",
         "attach_file",
     ]
+    assert plan["actions"][-3]["transfer"] == "ln_s"  # the setting's default: in place
+    upload = runner.invoke(
+        app,
+        ["--home", str(home), "publish", dataset, "--to", "omero", "--dry-run", "--json"],
+        env={"FAIRWAY_OMERO_IN_PLACE": "false"},
+    )
+    assert json.loads(upload.stdout)["actions"][-3]["transfer"] == "upload"
     live = runner.invoke(app, ["--home", str(home), "publish", dataset, "--to", "omero"])
     assert live.exit_code == 2 and "no OMERO server configured" in live.output
