@@ -10,6 +10,10 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from pydantic import ValidationError
 
 __all__ = [
     "CatalogError",
@@ -25,6 +29,7 @@ __all__ = [
     "UnreadableInputError",
     "UnsafeInputError",
     "UnsupportedFormatError",
+    "first_problem",
     "third_party_damage",
 ]
 
@@ -128,3 +133,9 @@ def third_party_damage(where: Path | str, *, quote: bool = True) -> Iterator[Non
             where=where,
             hint="it is damaged or not what its name says; re-export or re-transfer it",
         ) from (exc if quote else None)
+
+
+def first_problem(exc: ValidationError) -> tuple[str, str]:
+    """The dotted location and message of a pydantic error's first problem."""
+    first = exc.errors()[0]
+    return ".".join(str(p) for p in first["loc"]), first["msg"]

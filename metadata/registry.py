@@ -29,7 +29,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, JsonValue, ValidationError
 
-from core.errors import SettingsError
+from core.errors import SettingsError, first_problem
 from core.fieldpaths import flatten
 from core.records import Sourced
 from core.yamlsafe import load_yaml
@@ -82,10 +82,9 @@ def load_registry(path: Path) -> list[Instrument]:
     except yaml.YAMLError as exc:
         raise SettingsError(f"instrument registry is not valid YAML ({exc})", where=path) from None
     except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"])
+        where, message = first_problem(exc)
         raise SettingsError(
-            f"instrument registry entry '{where}': {first['msg']}",
+            f"instrument registry entry '{where}': {message}",
             where=path,
             hint="each instrument needs an id and a match on serial_number or model",
         ) from None

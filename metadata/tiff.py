@@ -32,7 +32,7 @@ from ome_types.model import (
 )
 from pydantic import JsonValue, ValidationError
 
-from core.errors import CorruptInputError
+from core.errors import CorruptInputError, first_problem
 from core.omeutil import default_color, parse_ome
 from core.tiffio import axes_plan, to_tczyx_shape
 
@@ -309,10 +309,9 @@ def describe_tiff(
     try:
         ome, notes = _generated_ome(tif, path)
     except ValidationError as exc:  # a zero-length axis, a negative size...
-        first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"])
+        where, message = first_problem(exc)
         raise CorruptInputError(
-            f"the TIFF declares an impossible image ({where}: {first['msg']})",
+            f"the TIFF declares an impossible image ({where}: {message})",
             where=path,
             hint="its size tags are damaged; re-export or re-transfer it",
         ) from None

@@ -21,7 +21,7 @@ from pathlib import Path, PurePosixPath
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, JsonValue, ValidationError, field_validator
 
-from core.errors import SettingsError
+from core.errors import SettingsError, first_problem
 from core.records import FAIR_LEVELS, MetadataRecord
 from core.settings import Settings
 from core.yamlsafe import load_yaml
@@ -83,10 +83,9 @@ def _read(path: Path, text: str) -> Profile:
     except yaml.YAMLError as exc:
         raise SettingsError(f"profile is not valid YAML ({exc})", where=path) from None
     except ValidationError as exc:
-        first = exc.errors()[0]
-        field = ".".join(str(p) for p in first["loc"])
+        field, message = first_problem(exc)
         raise SettingsError(
-            f"profile field '{field}': {first['msg']}",
+            f"profile field '{field}': {message}",
             where=path,
             hint=f"targets: {', '.join(FAIR_LEVELS)}",
         ) from None
