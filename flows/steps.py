@@ -15,7 +15,6 @@ from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 
 from catalog import Catalog
-from catalog.pseudonyms import PseudonymStore
 from converters import write_ome_zarr
 from core.errors import FairwayError, RetryableError
 from core.failpoints import failpoint
@@ -79,14 +78,7 @@ def extract_step(
     acq: Acquisition, settings: Settings, catalog: Catalog, worker: str
 ) -> MetadataRecord:
     """Read metadata from the acquisition's files and sidecars (DICOM: de-identified)."""
-    if acq.kind == DICOM_KIND:
-        store = PseudonymStore.from_settings(settings)
-        try:
-            record = extract(acq, settings, store)
-        finally:
-            store.close()
-    else:
-        record = extract(acq, settings)
+    record = extract(acq, settings)
     catalog.event(
         acq.id,
         worker,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pydantic import JsonValue
 
-from core.errors import SettingsError, UnsupportedFormatError, third_party_damage
+from core.errors import UnsupportedFormatError, third_party_damage
 from core.lifio import lif_fallback
 from core.records import Acquisition, MetadataRecord, Sourced
 from core.settings import Settings
@@ -60,6 +60,9 @@ def extract(
 ) -> MetadataRecord:
     """Read metadata from the acquisition's files and sidecars.
 
+    DICOM headers are de-identified on reading, with keyed pseudonyms from ``pseudonyms`` or,
+    when none is given, from the store the settings name.
+
     File metadata wins over sidecar values for the same field; a disagreement is kept in
     ``unmapped['fairway.conflicts']`` so that nothing is silently dropped.
 
@@ -94,10 +97,17 @@ def extract(
                 desc = describe_bioio(path, max_input_bytes=settings.max_input_bytes)
             origin = "ome-xml" if desc.origin == "converted" else "bioio"
     elif acq.kind == "dicom":
-        if pseudonyms is None:
-            raise SettingsError("DICOM needs the pseudonym store to de-identify", where=acq.source)
         files = [(f.path, f.relpath) for f in acq.files]
-        desc, dicom_fields = describe_dicom(acq.source, files, settings, pseudonyms)
+        if pseudonyms is None:  # the settings' store, open only for this acquisition
+            from catalog.pseudonyms import PseudonymStore
+
+            store = PseudonymStore.from_settings(settings)
+            try:
+                desc, dicom_fields = describe_dicom(acq.source, files, settings, store)
+            finally:
+                store.close()
+        else:
+            desc, dicom_fields = describe_dicom(acq.source, files, settings, pseudonyms)
         origin = "dicom"
     elif acq.kind == "czi":
         desc = describe_czi(

@@ -97,16 +97,7 @@ def run_one(req: dict[str, Any], settings: Any, work: Path) -> dict[str, Any]:
             out.update(outcome="ignored", error="", names_input=True, pending=len(pending))
         for cand in complete:
             acq = fingerprint(cand)
-            if acq.kind == DICOM_KIND:
-                from catalog.pseudonyms import PseudonymStore
-
-                store = PseudonymStore.from_settings(settings)
-                try:
-                    record = extract(acq, settings, store)
-                finally:
-                    store.close()
-            else:
-                record = extract(acq, settings)
+            record = extract(acq, settings)
             dest = staging / "out.ome.zarr"
             ome, _ = parse_ome(record.ome_xml)
             dicom = acq.kind == DICOM_KIND
