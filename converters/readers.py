@@ -21,6 +21,7 @@ from core.cziio import open_czi
 from core.dicomio import DicomReader, read_series
 from core.errors import CorruptInputError, UnsupportedFormatError
 from core.lifio import lif_fallback
+from core.ngffio import NGFF_KIND, level0, open_ngff
 from core.settings import Settings
 from core.tiffio import axes_plan, open_tiff_source, to_tczyx_shape, transpose_order
 
@@ -301,6 +302,15 @@ def open_pixels(
             yield region_series(dicom, settings.memory_limit_bytes)
         finally:
             dicom.close()
+        return
+    if kind == NGFF_KIND:
+        ngff = open_ngff(
+            path, max_xml_bytes=settings.max_xml_bytes, max_input_bytes=settings.max_input_bytes
+        )
+        yield [
+            PixelSeries(index=i, data=_tczyx(level0(ngff, im), im.axes, path), source_axes=im.axes)
+            for i, im in enumerate(ngff.images)
+        ]
         return
     if kind == "czi":
         reader = open_czi(

@@ -18,6 +18,7 @@ from catalog import Catalog
 from converters import write_ome_zarr
 from core.errors import FairwayError, RetryableError
 from core.failpoints import failpoint
+from core.ngffio import NGFF_KIND
 from core.omeutil import parse_ome
 from core.progress import ProgressCallback
 from core.records import (
@@ -106,8 +107,9 @@ def convert_step(
     dest = settings.staging_root / acq.dataset_id / f"{acq.dataset_id}.ome.zarr"
     ome, _ = parse_ome(record.ome_xml)
     dicom = acq.kind == DICOM_KIND
+    folder = dicom or acq.kind == NGFF_KIND  # read as a whole, not from a primary file
     images = write_ome_zarr(
-        acq.source if dicom else acq.primary.path,
+        acq.source if folder else acq.primary.path,
         acq.kind,
         ome,
         record.ome_xml,

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from core.failpoints import failpoint
+from core.ngffio import NGFF_KIND, is_ngff
 from core.records import SourceFile
 from ingest.dicom import looks_like_dicom
 
@@ -58,7 +59,7 @@ _KNOWN_UNSUPPORTED = (
 )
 
 #: kinds that a reader of fairway converts today
-SUPPORTED_KINDS = frozenset({"tiff", "bioio", "czi", "dicom"})
+SUPPORTED_KINDS = frozenset({"tiff", "bioio", "czi", "dicom", NGFF_KIND})
 
 
 def classify(name: str) -> str:
@@ -124,6 +125,12 @@ def _zarr_unit(folder: Path) -> tuple[SourceFile, ...]:
             if sf is not None:
                 files.append(sf)
     return tuple(files)
+
+
+def _zarr_candidate(unit: Path) -> Candidate:
+    """A ``*.zarr`` folder: OME-Zarr (read as input) when it has NGFF metadata at its root."""
+    kind = NGFF_KIND if is_ngff(unit) else "unsupported"
+    return Candidate(source=unit, kind=kind, files=_zarr_unit(unit))
 
 
 def _scan_folder(
@@ -197,14 +204,14 @@ def _list(sources: Sequence[Path], sentinel: str | None) -> list[Candidate]:
             found.extend(_scan_folder(source.parent, [source.name], sentinel))
             continue
         if source.is_dir() and source.name.lower().endswith(".zarr"):
-            found.append(Candidate(source=source, kind="unsupported", files=_zarr_unit(source)))
+            found.append(_zarr_candidate(source))
             continue
         for dirpath, dirnames, filenames in os.walk(source, followlinks=False):
             here = Path(dirpath)
             zarrs = [d for d in dirnames if d.lower().endswith(".zarr")]
             for d in sorted(zarrs):
                 unit = here / d
-                found.append(Candidate(source=unit, kind="unsupported", files=_zarr_unit(unit)))
+                found.append(_zarr_candidate(unit))
             dirnames[:] = sorted(d for d in dirnames if d not in zarrs and not _is_junk(d))
             found.extend(_scan_folder(here, filenames, sentinel))
     return found

@@ -6,6 +6,7 @@ from pydantic import JsonValue
 
 from core.errors import UnsupportedFormatError, third_party_damage
 from core.lifio import lif_fallback
+from core.ngffio import NGFF_KIND, open_ngff
 from core.records import Acquisition, MetadataRecord, Sourced
 from core.settings import Settings
 from core.tiffio import open_tiff_source
@@ -15,6 +16,7 @@ from metadata.czi_source import describe_czi
 from metadata.deid import PseudonymSink
 from metadata.dicom_source import describe_dicom
 from metadata.lif_source import describe_lif
+from metadata.ngff_source import describe_ngff
 from metadata.ome_map import ome_annotations, ome_fields
 from metadata.registry import load_registry, match_instrument, registry_fields
 from metadata.sidecar import read_sidecar
@@ -26,7 +28,8 @@ __all__ = ["extract", "unsupported"]
 SUPPORTED_DESCRIPTION = (
     "TIFF, OME-TIFF and ImageJ TIFF (.tif, .tiff, .ome.tif, .btf); Nikon ND2, Leica LIF "
     "(liffile where bioio-lif fails) and DeltaVision (.dv, .r3d) through bioio; Zeiss CZI "
-    "(.czi) through czifile; DICOM series (de-identified) through pydicom"
+    "(.czi) through czifile; DICOM series (de-identified) through pydicom; OME-Zarr images "
+    "(NGFF 0.4 and 0.5, a .zarr folder) through zarr"
 )
 
 
@@ -109,6 +112,14 @@ def extract(
         else:
             desc, dicom_fields = describe_dicom(acq.source, files, settings, pseudonyms)
         origin = "dicom"
+    elif acq.kind == NGFF_KIND:
+        ngff = open_ngff(
+            acq.source,
+            max_xml_bytes=settings.max_xml_bytes,
+            max_input_bytes=settings.max_input_bytes,
+        )
+        desc = describe_ngff(ngff)
+        origin = "ome-xml" if desc.origin == "source" else "ngff"
     elif acq.kind == "czi":
         desc = describe_czi(
             path, max_input_bytes=settings.max_input_bytes, max_xml_bytes=settings.max_xml_bytes
