@@ -36,7 +36,7 @@ from core.failpoints import failpoint
 from core.progress import Progress
 from core.records import State
 from core.settings import Settings, load_settings
-from flows.local_api import start_local_api
+from flows.local_api import ensure_prefect_api
 from flows.progress import PROGRESS_SINK
 from flows.steps import (
     adopt_step,
@@ -264,7 +264,7 @@ def run_ingest(sources: list[Path], settings: Settings) -> IngestSummary:
         for name in SECRET_SETTINGS
         if (value := getattr(settings, name)) is not None
     }
-    start_local_api()
+    ensure_prefect_api()
     token = _CALLER_SECRETS.set(secrets)
     try:
         result = ingest_flow(**_flow_parameters(sources, settings))

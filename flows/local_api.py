@@ -1,28 +1,50 @@
-"""Start Prefect's local (ephemeral) API one process at a time.
+"""Make sure this process has a Prefect API before a flow runs.
 
-Without ``PREFECT_API_URL`` every ``fairway`` process starts its own local Prefect server on
-the shared Prefect home database. Two workers started together would both create the
-database's tables and one of them fails (``table ... already exists``). The first process to
-take the lock creates them; the others start their servers after it.
+With ``PREFECT_API_URL`` set, the server must answer: if it does not, the run stops with a
+clear error instead of Prefect's traceback. Without it every ``fairway`` process starts its
+own local (ephemeral) Prefect server on the shared Prefect home database; two workers started
+together would both create the database's tables and one fails (``table ... already
+exists``), so the servers start one at a time under a lock in the Prefect home.
 """
 
 from __future__ import annotations
 
 import fcntl
 
-__all__ = ["start_local_api"]
+import httpx
+
+from core.errors import SettingsError
+
+__all__ = ["ensure_prefect_api"]
+
+#: how long a configured Prefect server may take to answer its health check
+HEALTH_TIMEOUT_SECONDS = 10.0
 
 
-def start_local_api() -> None:
-    """Start this process's local Prefect server under a lock in the Prefect home.
+def ensure_prefect_api() -> None:
+    """Check the configured Prefect API, or start this process's local one (see module docs).
 
-    Does nothing when a Prefect API is configured or ephemeral servers are disabled; Prefect
-    keeps one server per process, so later calls return at once.
+    Raises
+    ------
+    SettingsError
+        ``PREFECT_API_URL`` is set but the server there does not answer.
     """
     from prefect.settings import get_current_settings
 
     settings = get_current_settings()
-    if settings.api.url or not settings.server.ephemeral.enabled:
+    url = settings.api.url
+    if url:
+        try:
+            reply = httpx.get(f"{url.rstrip('/')}/health", timeout=HEALTH_TIMEOUT_SECONDS)
+            reply.raise_for_status()
+        except httpx.HTTPError as exc:
+            raise SettingsError(
+                f"the Prefect API at {url} does not answer ({type(exc).__name__})",
+                hint="start that Prefect server, or unset PREFECT_API_URL to run with "
+                "fairway's embedded one",
+            ) from None
+        return
+    if not settings.server.ephemeral.enabled:
         return
     from prefect.server.api.server import SubprocessASGIServer  # slow to import: only here
 
