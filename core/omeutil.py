@@ -8,6 +8,7 @@ from typing import Any
 from ome_types import OME, from_xml
 
 __all__ = [
+    "GENERATED_BY",
     "channel_count",
     "color_hex",
     "default_color",
@@ -16,6 +17,10 @@ __all__ = [
     "ngff_time_unit",
     "parse_ome",
 ]
+
+#: the OME Creator of OME that fairway builds itself (``fairway from czifile``): it says how
+#: the OME was made, not which software acquired the image, so it is not mapped to the record
+GENERATED_BY = "fairway from "
 
 #: OME unit symbols -> the UDUNITS-2 names NGFF axes use
 LENGTH_UNITS = {

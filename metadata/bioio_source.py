@@ -18,7 +18,7 @@ from ome_types.model import Channel, Image, MetadataOnly, Pixels, UnitsLength, U
 from pydantic import JsonValue
 
 from core.bioio_open import open_bioio
-from core.omeutil import channel_count, default_color
+from core.omeutil import GENERATED_BY, channel_count, default_color
 from metadata.tiff import TiffDescription, pixel_type, rgba
 
 __all__ = ["describe_bioio"]
@@ -82,7 +82,7 @@ def _generated(img: Any, path: Path) -> OME:
         )
         images.append(Image(id=f"Image:{i}", name=str(scene) or path.name, pixels=pixels))
     img.set_scene(0)
-    return OME(images=images, creator=f"fairway from {type(img.reader).__module__.split('.')[0]}")
+    return OME(images=images, creator=f"{GENERATED_BY}{type(img.reader).__module__.split('.')[0]}")
 
 
 def _reconcile(ome: OME, img: Any, plugin: str, notes: list[str]) -> None:

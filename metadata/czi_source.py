@@ -51,7 +51,7 @@ from ome_types.model import (
 
 from core.cziio import CziReader, open_czi
 from core.errors import CorruptInputError
-from core.omeutil import default_color
+from core.omeutil import GENERATED_BY, default_color
 from metadata.omebuild import generated_pixels, vendor_text
 from metadata.tiff import TiffDescription, rgba
 
@@ -266,7 +266,7 @@ def czi_ome(reader: CziReader) -> OME:
     return OME(
         images=images,
         instruments=[instrument] if instrument else [],
-        creator="fairway from czifile",
+        creator=f"{GENERATED_BY}czifile",
     )
 
 

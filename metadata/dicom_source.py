@@ -24,7 +24,7 @@ from core.dicomio import (
     quiet_pydicom,
     read_series,
 )
-from core.omeutil import default_color
+from core.omeutil import GENERATED_BY, default_color
 from core.records import Sourced
 from core.settings import Settings
 from metadata.deid import ANNEX_E_EDITION, DeidOptions, PseudonymSink, deidentify
@@ -146,7 +146,7 @@ def _ome(name: str, headers: list[Any], instances: list[DicomInstance], scene: D
         time_unit=UnitsTime.MILLISECOND,
     )
     return OME(
-        images=[Image(id="Image:0", name=name, pixels=pixels)], creator="fairway from pydicom"
+        images=[Image(id="Image:0", name=name, pixels=pixels)], creator=f"{GENERATED_BY}pydicom"
     )
 
 

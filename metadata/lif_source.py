@@ -14,7 +14,7 @@ from ome_types import OME
 from ome_types.model import Channel, Image
 
 from core.lifio import LifReader, LifScene
-from core.omeutil import default_color
+from core.omeutil import GENERATED_BY, default_color
 from metadata.omebuild import generated_pixels, vendor_text
 from metadata.tiff import TiffDescription, rgba
 
@@ -76,7 +76,7 @@ def lif_ome(reader: LifReader) -> OME:
             time_increment=steps.get("T"),
         )
         images.append(Image(id=f"Image:{scene.index}", name=scene.name, pixels=pixels))
-    return OME(images=images, creator="fairway from liffile")
+    return OME(images=images, creator=f"{GENERATED_BY}liffile")
 
 
 def describe_lif(reader: LifReader, header: str, reason: str) -> TiffDescription:

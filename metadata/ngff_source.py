@@ -20,7 +20,7 @@ from ome_types.model import Channel, Image, UnitsLength, UnitsTime
 from pydantic import JsonValue
 
 from core.ngffio import NgffImage, NgffStore
-from core.omeutil import default_color, parse_ome
+from core.omeutil import GENERATED_BY, default_color, parse_ome
 from core.tiffio import to_tczyx_shape
 from metadata.omebuild import generated_pixels, vendor_text
 from metadata.tiff import TiffDescription, rgba
@@ -100,7 +100,7 @@ def ngff_ome(store: NgffStore, notes: list[str]) -> OME:
             time_unit=time_unit,
         )
         images.append(Image(id=f"Image:{index}", name=image.name, pixels=pixels))
-    return OME(images=images)  # no creator: it would read as the acquisition software
+    return OME(images=images, creator=f"{GENERATED_BY}NGFF attributes")
 
 
 def describe_ngff(store: NgffStore) -> TiffDescription:

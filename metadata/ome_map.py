@@ -15,7 +15,7 @@ from ome_types import OME
 from ome_types.model import Channel, Image, Instrument
 from pydantic import JsonValue
 
-from core.omeutil import color_hex
+from core.omeutil import GENERATED_BY, color_hex
 from core.records import Sourced
 
 __all__ = ["OBJECTIVE_ATTRS", "ome_annotations", "ome_fields"]
@@ -243,7 +243,8 @@ def ome_fields(ome: OME, origin: str = "ome-xml") -> dict[str, Sourced]:
     """Map the first image of ``ome`` (and its instrument) to record fields."""
     c = _Collector(origin)
     c.put("image.count", len(ome.images), "Image")
-    c.put("acquisition_software.name", ome.creator, "OME@Creator")
+    if not (ome.creator or "").startswith(GENERATED_BY):  # fairway's own OME: not the software
+        c.put("acquisition_software.name", ome.creator, "OME@Creator")
     for i, e in enumerate(ome.experimenters):
         for attr in ("first_name", "middle_name", "last_name", "email", "institution"):
             c.put(f"experimenters[{i}].{attr}", getattr(e, attr), f"Experimenter[{i}]@{attr}")
