@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import json
 import math
+import os
 import uuid
 import warnings
 from collections.abc import Iterator
@@ -29,6 +30,7 @@ from zarr.errors import ZarrUserWarning
 from core.errors import (
     CorruptInputError,
     InputTooLargeError,
+    UnsafeInputError,
     UnsupportedFormatError,
     first_problem,
     third_party_damage,
@@ -211,6 +213,19 @@ def _image(root: Any, path: str, version: str, where: Path) -> NgffImage:
     )
 
 
+def _refuse_links(root: Path) -> None:
+    """Zarr follows links: a linked chunk or folder could pull any file into the archive."""
+    for dirpath, dirnames, filenames in os.walk(root, followlinks=False):
+        for name in (*dirnames, *filenames):
+            path = Path(dirpath) / name
+            if path.is_symlink():
+                raise UnsafeInputError(
+                    f"OME-Zarr store holds a symbolic link ({path.relative_to(root)})",
+                    where=root,
+                    hint="copy the store with links resolved (cp -rL) if the target belongs to it",
+                )
+
+
 def open_ngff(root: Path, *, max_xml_bytes: int, max_input_bytes: int) -> NgffStore:
     """Read the structure of the OME-Zarr at ``root`` (no pixels).
 
@@ -220,9 +235,12 @@ def open_ngff(root: Path, *, max_xml_bytes: int, max_input_bytes: int) -> NgffSt
         The store or one of its images is not valid NGFF; the message names the group.
     UnsupportedFormatError
         A plate, or axes other than t, c, z, y, x.
-    InputTooLargeError, UnsafeInputError
-        Its OME-XML is above the cap or declares entities.
+    UnsafeInputError
+        The store holds a symbolic link, or its OME-XML declares entities.
+    InputTooLargeError
+        Its level-0 pixels or its OME-XML are above the caps.
     """
+    _refuse_links(root)
     try:
         with _zarr_quiet():
             group = zarr.open_group(store=str(root), mode="r")

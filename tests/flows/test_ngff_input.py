@@ -16,7 +16,12 @@ import zarr
 from ome_zarr.format import FormatV05
 from ome_zarr.writer import write_image
 
-from core.errors import CorruptInputError, InputTooLargeError, UnsupportedFormatError
+from core.errors import (
+    CorruptInputError,
+    InputTooLargeError,
+    UnsafeInputError,
+    UnsupportedFormatError,
+)
 from core.ngffio import NGFF_KIND, is_ngff, level0, open_ngff
 from core.settings import Settings, load_settings
 from flows.ingestion import run_ingest
@@ -96,6 +101,18 @@ def test_a_chunk_that_cannot_be_decoded_is_a_typed_error(tmp_path: Path) -> None
     with pytest.raises(CorruptInputError, match="cannot be read") as err:
         level0(store, store.images[0]).compute()
     assert str(path) in str(err.value)
+
+
+def test_a_linked_chunk_is_refused(tmp_path: Path) -> None:
+    secret = tmp_path / "secret.bin"
+    secret.write_bytes(b"\x01" * 4096)
+    path = tmp_path / "cells.ome.zarr"
+    _written_by_ome_zarr_py(path)
+    chunk = next(p for p in (path / "s0").rglob("*") if p.is_file() and p.name != "zarr.json")
+    chunk.unlink()
+    chunk.symlink_to(secret)
+    with pytest.raises(UnsafeInputError, match="symbolic link"):
+        open_ngff(path, **LIMITS)
 
 
 def test_real_world_stores_that_break_the_schema_are_read_with_a_note(corpus: Path) -> None:
