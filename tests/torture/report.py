@@ -47,11 +47,14 @@ TARGETS: dict[str, list[tuple[str, str, Any]]] = {
         ("lost_sources", "0", lambda v: v == 0),
         ("partial_visible_outputs", "0", lambda v: v == 0),
         ("duplicates", "0", lambda v: v == 0),
+        ("missing_after_restart", "0", lambda v: v == 0),
         ("orphans_in_staging", "0", lambda v: v == 0),
+        ("restarts_failed", "0", lambda v: v == 0),
     ],
     "T3 slow and odd writers": [
         ("trials", ">= 500", lambda v: v >= 500),
         ("premature_pickups", "0", lambda v: v == 0),
+        ("writer_overruns", "(reported)", None),  # a starved writer paused past the window
         ("missed", "0", lambda v: v == 0),
         ("latency_p50_p95_seconds", "(reported)", None),
     ],
@@ -67,6 +70,7 @@ TARGETS: dict[str, list[tuple[str, str, Any]]] = {
         ("peak_rss_mb_per_worker", "(reported)", None),
         ("throughput_mib_per_s", "(reported)", None),
         ("lost", "0", lambda v: v == 0),
+        ("tracebacks", "0", lambda v: v == 0),
     ],
     "T4 duplicate delivery": [
         ("acquisitions", ">= 100", lambda v: v >= 100),
