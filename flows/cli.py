@@ -22,6 +22,7 @@ from datetime import datetime
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeElapsedColumn
 from rich.progress import Progress as Bar
 from rich.table import Table
@@ -91,7 +92,8 @@ def _progress_bar(enabled: bool) -> Iterator[None]:
 
 
 def _fail(exc: FairwayError) -> None:
-    err.print(f"[red]error:[/red] {exc}")
+    # one line, the message as is: tools grep it, and a path may hold '[' (not markup)
+    err.print(f"[red]error:[/red] {escape(str(exc))}", soft_wrap=True, highlight=False)
     raise typer.Exit(2)
 
 
@@ -320,7 +322,7 @@ def show(
     out.print(f"[bold]{view['dataset']}[/bold]  {view['state']}  FAIR level: {view['fair_level']}")
     out.print(f"source: {view['source']}\nlocation: {view['location']}")
     if view["reason"]:
-        out.print(f"reason: {view['reason']}")
+        out.print(f"reason: {escape(str(view['reason']))}")
     out.print(f"findings: {view['validation']['counts']}")
     versions = view["metadata_versions"]
     if len(versions) > 1:
@@ -514,9 +516,9 @@ def verify(
                 f"{a.copy_name} {'ok' if a.ok else f'{len(a.findings)} problem(s)'}"
                 for a in res.copies
             )
-            out.print(f"{res.dataset}: {mark} {res.error or ''} {copies}")
+            out.print(f"{res.dataset}: {mark} {escape(res.error or '')} {copies}")
             for f in res.findings:
-                out.print(f"  {f.path}: {f.message}")
+                out.print(f"  {escape(f'{f.path}: {f.message}')}")
     if not all(r.ok for r in results):
         raise typer.Exit(1)
 
@@ -718,7 +720,7 @@ def retry(
         _print_json([o.model_dump(mode="json") for o in mine])
     else:
         for o in mine:
-            out.print(f"{row.dataset}: {o.outcome} {o.reason or ''}")
+            out.print(f"{row.dataset}: {o.outcome} {escape(o.reason or '')}")
     if not mine or mine[0].outcome != "archived":
         raise typer.Exit(1)
 
@@ -740,7 +742,7 @@ def repair(
     if as_json:
         _print_json(result.model_dump(mode="json"))
     elif result.error:
-        out.print(f"{dataset}: [red]{result.error}[/red]")
+        out.print(f"{dataset}: [red]{escape(str(result.error))}[/red]")
     else:
         fixed = ", ".join(result.repaired) or "nothing (every copy was intact)"
         mark = "[green]ok[/green]" if result.ok else "[red]still damaged[/red]"

@@ -92,6 +92,14 @@ def test_unknown_dataset_is_a_clear_error(home: Path) -> None:
     assert "no such dataset" in result.output
 
 
+def test_an_error_is_one_line_and_quoted_as_is(home: Path) -> None:
+    name = "fw-[bold]" + "x" * 150  # longer than the console, and rich markup
+    result = runner.invoke(app, ["--home", str(home), "show", name])
+    assert result.exit_code == 2
+    [line] = result.output.splitlines()
+    assert name in line
+
+
 def test_watch_runs_the_flow_repeatedly_without_a_server(
     prefect_harness: None, tmp_path: Path
 ) -> None:
