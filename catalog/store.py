@@ -41,9 +41,25 @@ __all__ = ["Catalog", "ClaimOutcome", "ClaimResult", "worker_id"]
 log = logging.getLogger(__name__)
 
 
+def _start_ticks(pid: int) -> str | None:
+    """When process ``pid`` started (clock ticks since boot, from /proc), or ``None``."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text(encoding="ascii", errors="replace")
+    except OSError:
+        return None
+    fields = stat.rpartition(")")[2].split()  # the command name may hold spaces and ')'
+    return fields[19] if len(fields) > 19 else None  # field 22 of stat(5): starttime
+
+
 def worker_id() -> str:
-    """A name for this process, unique enough to fence claims: ``host:pid:random``."""
-    return f"{socket.gethostname()[:40]}:{os.getpid()}:{uuid.uuid4().hex[:12]}"
+    """A name for this process that fences claims: ``host:pid:start:random``.
+
+    ``start`` (when the process started, where /proc tells) tells this process from a later
+    one that reuses its pid.
+    """
+    pid = os.getpid()
+    start = _start_ticks(pid) or "0"
+    return f"{socket.gethostname()[:40]}:{pid}:{start}:{uuid.uuid4().hex[:12]}"
 
 
 def holder_is_dead(claimed_by: str | None) -> bool:
@@ -51,16 +67,22 @@ def holder_is_dead(claimed_by: str | None) -> bool:
 
     A worker killed with -9 leaves its claim behind; on the same host a restart sees that
     the process is gone and takes the acquisition over at once instead of waiting for the
-    claim timeout. Claims of other hosts (or of unknown form) are never judged here.
+    claim timeout. Its pid may already belong to another process or thread (pids wrap at
+    32768 on a default Linux): the holder is dead when no process with that pid *and start
+    time* exists. Claims of other hosts (or of unknown form) are never judged here.
     """
     if not claimed_by:
         return False
     parts = claimed_by.split(":")
-    if len(parts) != 3 or parts[0] != socket.gethostname()[:40] or not parts[1].isdigit():
+    if len(parts) not in (3, 4) or parts[0] != socket.gethostname()[:40]:
+        return False
+    if not parts[1].isdigit():
         return False
     pid = int(parts[1])
     if pid == os.getpid():
         return False
+    if len(parts) == 4 and parts[2] != "0" and _start_ticks(os.getpid()) is not None:
+        return _start_ticks(pid) != parts[2]
     try:
         os.kill(pid, 0)
     except ProcessLookupError:

@@ -80,3 +80,32 @@ def test_unreachable_database_is_a_clear_error() -> None:
     with pytest.raises(CatalogError, match="FAIRWAY_DATABASE_URL") as info:
         Catalog.open("postgresql+psycopg://user:canary@127.0.0.1:1/none")
     assert "canary" not in str(info.value)
+
+
+def test_a_claim_of_a_dead_worker_is_dead_even_when_its_pid_is_reused() -> None:
+    import socket
+    import subprocess
+    import sys
+
+    from catalog.store import _start_ticks, holder_is_dead, worker_id
+
+    done = subprocess.run(
+        [sys.executable, "-c", "from catalog.store import worker_id; print(worker_id())"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert holder_is_dead(done.stdout.strip())  # exited
+    live = subprocess.Popen(["sleep", "30"])
+    try:
+        host, start = socket.gethostname()[:40], _start_ticks(live.pid)
+        assert start is not None
+        assert not holder_is_dead(f"{host}:{live.pid}:{start}:abc")
+        # the same pid, but a process that started at another time: the holder is gone
+        assert holder_is_dead(f"{host}:{live.pid}:{int(start) - 1}:abc")
+        assert not holder_is_dead(f"{host}:{live.pid}:abc")  # older claims: pid only
+        assert not holder_is_dead(worker_id())  # this process
+        assert not holder_is_dead(f"elsewhere:{live.pid + 1}:1:abc")  # other hosts: never
+    finally:
+        live.kill()
+        live.wait()

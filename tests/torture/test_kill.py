@@ -113,6 +113,7 @@ def _trial(root: Path, stage: str, k: int, inbox: Path, zygote: _Zygote) -> dict
     states = {o["outcome"] for o in outcomes}
     return {
         "stage": stage,
+        "home": home.name,
         "killed": crashed == -9,
         "lost_source": tree_snapshot(inbox) != before,
         "partial": partial,
@@ -207,6 +208,16 @@ def run_kills(
         "missing_after_restart": sum(r["missing"] for r in results),
         "orphans_in_staging": sum(r["orphans"] for r in results),
         "restarts_failed": sum(not r["restart_ok"] for r in results),
+        "failed_trials": [
+            r["home"]
+            for r in results
+            if r["lost_source"]
+            or not r["restart_ok"]
+            or r["partial"]
+            or r["duplicates"]
+            or r["missing"]
+            or r["orphans"]
+        ][:20],
     }
 
 
