@@ -29,6 +29,7 @@ __all__ = [
     "open_tiff_source",
     "read_companion",
     "referenced_files",
+    "tifffile_heard_by",
 ]
 
 
@@ -149,20 +150,35 @@ def open_tiff(
         The description or the declared size break a limit.
     """
     heard = _TiffLog()
-    tifffile_log = logging.getLogger("tifffile")
-    level = tifffile_log.level
-    if not tifffile_log.isEnabledFor(logging.WARNING):
-        tifffile_log.setLevel(logging.WARNING)  # its warnings are how damage is reported
-    tifffile_log.addHandler(heard)
-    try:
+    with tifffile_heard_by(heard):
         tif = _checked_tiff(path, omexml, max_xml_bytes, max_input_bytes, heard)
-    finally:
-        tifffile_log.removeHandler(heard)
-        tifffile_log.setLevel(level)
     try:
         yield tif
     finally:
         tif.close()
+
+
+@contextlib.contextmanager
+def tifffile_heard_by(handler: logging.Handler | None = None) -> Iterator[None]:
+    """Send what tifffile logs (warnings up) to ``handler`` only, not to the console.
+
+    tifffile logs what it finds wrong in a damaged file before it raises; fairway makes that
+    the refusal's reason, and printed as well it is only noise.
+    """
+    log = logging.getLogger("tifffile")
+    level, propagate = log.level, log.propagate
+    if not log.isEnabledFor(logging.WARNING):
+        log.setLevel(logging.WARNING)  # its warnings are how damage is reported
+    log.propagate = False
+    # a logger without handlers would print through logging's last resort
+    handler = handler if handler is not None else logging.NullHandler()
+    log.addHandler(handler)
+    try:
+        yield
+    finally:
+        log.removeHandler(handler)
+        log.setLevel(level)
+        log.propagate = propagate
 
 
 def _checked_tiff(

@@ -13,11 +13,14 @@ from typing import Annotated, Any
 # Prefect reads its settings at import: keep its console quiet unless asked otherwise.
 os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+# A task that fails on bad input is reported in the summary with its reason; Prefect's own
+# ERROR line and traceback for it would only bury that (and alarm an operator). Prefect
+# configures its loggers when it is first imported, so this goes through its settings.
+os.environ.setdefault("PREFECT_LOGGING_LOGGERS_PREFECT_TASK_RUNS_LEVEL", "CRITICAL")
 # Without a Prefect API each run starts its own local server on the shared Prefect home; two
 # workers starting together on a two-core machine took more than Prefect's default 20 s.
 os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
 
-import logging
 from datetime import datetime
 
 import typer
@@ -781,7 +784,4 @@ def demo(
 
 def main() -> None:
     """Console-script entry point."""
-    # a task that fails on bad input is reported in the summary with its reason; Prefect's
-    # own traceback for it would only bury that. Internal errors are still logged in full.
-    logging.getLogger("prefect.task_runs").setLevel(logging.CRITICAL)
     app()

@@ -16,7 +16,7 @@ from pathlib import Path
 import tifffile
 
 from core.errors import FairwayError
-from core.tiffio import COMPANION_SUFFIX, read_companion, referenced_files
+from core.tiffio import COMPANION_SUFFIX, read_companion, referenced_files, tifffile_heard_by
 from core.xmlsafe import check_xml
 from ingest.scan import Candidate
 
@@ -28,7 +28,7 @@ _OME_TIFF = (".ome.tif", ".ome.tiff")
 
 def _description(path: Path, max_xml_bytes: int) -> str | None:
     try:
-        with tifffile.TiffFile(path) as tif:
+        with tifffile_heard_by(), tifffile.TiffFile(path) as tif:
             text = tif.pages.first.description
         return check_xml(text, where=path, max_bytes=max_xml_bytes) if text else None
     except Exception:  # noqa: BLE001 - unreadable here: the reader will say why, later

@@ -148,3 +148,30 @@ def test_gaps_all_is_the_curators_work_queue(home: Path) -> None:
     assert missing == sorted(missing, reverse=True)  # most missing first
     assert all(q["fields"] for q in queue)
     assert not any(q["source"].endswith("c.tif") for q in queue)  # quarantined: not curation
+
+
+def test_a_refused_file_is_reported_without_tracebacks(tmp_path: Path) -> None:
+    """A real `fairway ingest` process: the refusal is in the summary, not in log noise."""
+    import os
+    import subprocess
+    import sys
+
+    inbox = tmp_path / "inbox"
+    make_ome_tiff(inbox / "cut.ome.tif")
+    data = (inbox / "cut.ome.tif").read_bytes()
+    (inbox / "cut.ome.tif").write_bytes(data[: len(data) // 3])  # a transfer cut off
+    age(inbox)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
+    env["PREFECT_HOME"] = str(tmp_path / "prefect")
+    exe = str(Path(sys.executable).with_name("fairway"))
+    done = subprocess.run(
+        [exe, "--home", str(tmp_path / "home"), "ingest", str(inbox), "--json"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    [outcome] = json.loads(done.stdout)["outcomes"]
+    assert outcome["outcome"] == "quarantined" and "cut.ome.tif" in outcome["reason"]
+    assert "Traceback" not in done.stderr and "ERROR" not in done.stderr, done.stderr
