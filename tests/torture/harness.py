@@ -6,14 +6,18 @@ one entry per test family, read back by ``python -m tests.torture.report``.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import queue
+import signal
+import socket
 import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterable
+import urllib.request
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +25,53 @@ REPO = Path(__file__).resolve().parents[2]
 FIGURES = Path(os.environ.get("FAIRWAY_TORTURE_FIGURES", REPO / ".torture" / "figures.json"))
 CORPUS = Path(os.environ.get("FAIRWAY_CORPUS", REPO.parent / "shared" / "corpus"))
 
-__all__ = ["CORPUS", "FIGURES", "Worker", "record_figures", "run_inputs"]
+__all__ = [
+    "CORPUS",
+    "FIGURES",
+    "Worker",
+    "prefect_server",
+    "record_figures",
+    "run_inputs",
+]
+
+
+@contextlib.contextmanager
+def prefect_server(root: Path, env: dict[str, str]) -> Iterator[str]:
+    """A Prefect API server on loopback for the test's workers; yields its API URL.
+
+    Workers then need no local server of their own: it costs seconds each, and its memory
+    would count in the worker's peak RSS (the kernel reports waited-for children's too).
+    """
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    exe = str(Path(sys.executable).with_name("prefect"))
+    log = (root / "prefect-server.log").open("w")
+    server = subprocess.Popen(
+        [exe, "server", "start", "--host", "127.0.0.1", "--port", str(port)],
+        env={**env, "PREFECT_HOME": str(root / "prefect-server")},
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    url = f"http://127.0.0.1:{port}/api"
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                with urllib.request.urlopen(f"{url}/health", timeout=2) as reply:
+                    if reply.status == 200:
+                        break
+            except OSError:
+                if server.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError("the Prefect server did not start") from None
+                time.sleep(0.5)
+        yield url
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(server.pid, signal.SIGTERM)
+        server.wait(timeout=30)
+        log.close()
 
 
 def record_figures(family: str, figures: dict[str, Any]) -> None:

@@ -11,18 +11,13 @@ and the archive's own staging empty.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import queue
 import random
-import signal
-import socket
 import subprocess
 import sys
 import time
-import urllib.request
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -32,7 +27,7 @@ import pytest
 
 from core.failpoints import POINTS
 from tests.factories import age, make_ome_tiff, make_plain_tiff, tree_snapshot
-from tests.torture.harness import record_figures
+from tests.torture.harness import prefect_server, record_figures
 
 #: how often each point is passed in one run on the trial inbox (the crash count is drawn
 #: from 1..this; a draw past the real count is a run without a crash, counted as such)
@@ -124,41 +119,6 @@ def _trial(root: Path, stage: str, k: int, inbox: Path, zygote: _Zygote) -> dict
     }
 
 
-@contextlib.contextmanager
-def _prefect_server(root: Path, env: dict[str, str]) -> Iterator[str]:
-    """One Prefect API server for all trials (a worker's own ephemeral server costs ~10 s)."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    exe = str(Path(sys.executable).with_name("prefect"))
-    log = (root / "prefect-server.log").open("w")
-    server = subprocess.Popen(
-        [exe, "server", "start", "--host", "127.0.0.1", "--port", str(port)],
-        env={**env, "PREFECT_HOME": str(root / "prefect-server")},
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
-    url = f"http://127.0.0.1:{port}/api"
-    try:
-        deadline = time.monotonic() + 120
-        while True:
-            try:
-                with urllib.request.urlopen(f"{url}/health", timeout=2) as reply:
-                    if reply.status == 200:
-                        break
-            except OSError:
-                if server.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError("the Prefect server did not start") from None
-                time.sleep(0.5)
-        yield url
-    finally:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(server.pid, signal.SIGTERM)
-        server.wait(timeout=30)
-        log.close()
-
-
 def run_kills(
     root: Path, per_stage: int, stages: tuple[str, ...] = POINTS, workers: int = 2
 ) -> dict[str, Any]:
@@ -172,7 +132,7 @@ def run_kills(
     age(inbox)
     env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_API")}
     env["PREFECT_HOME"] = str(root / "prefect")
-    with _prefect_server(root, env) as api:
+    with prefect_server(root, env) as api:
         env["PREFECT_API_URL"] = api
         zygotes: queue.Queue[_Zygote] = queue.Queue()
         for _ in range(workers):
