@@ -51,6 +51,11 @@ def _start_ticks(pid: int) -> str | None:
     return fields[19] if len(fields) > 19 else None  # field 22 of stat(5): starttime
 
 
+def _host() -> str:
+    """The host name as worker ids carry it: cut so that an id fits ``claimed_by`` (64)."""
+    return socket.gethostname()[:32]
+
+
 def worker_id() -> str:
     """A name for this process that fences claims: ``host:pid:start:random``.
 
@@ -59,7 +64,7 @@ def worker_id() -> str:
     """
     pid = os.getpid()
     start = _start_ticks(pid) or "0"
-    return f"{socket.gethostname()[:40]}:{pid}:{start}:{uuid.uuid4().hex[:12]}"
+    return f"{_host()}:{pid}:{start}:{uuid.uuid4().hex[:8]}"
 
 
 def holder_is_dead(claimed_by: str | None) -> bool:
@@ -74,7 +79,7 @@ def holder_is_dead(claimed_by: str | None) -> bool:
     if not claimed_by:
         return False
     parts = claimed_by.split(":")
-    if len(parts) not in (3, 4) or parts[0] != socket.gethostname()[:40]:
+    if len(parts) not in (3, 4) or parts[0] != _host():
         return False
     if not parts[1].isdigit():
         return False

@@ -109,3 +109,15 @@ def test_a_claim_of_a_dead_worker_is_dead_even_when_its_pid_is_reused() -> None:
     finally:
         live.kill()
         live.wait()
+
+
+def test_a_worker_id_fits_the_claim_column_on_any_host(monkeypatch: pytest.MonkeyPatch) -> None:
+    import socket
+
+    from catalog.models import AcquisitionRow
+    from catalog.store import holder_is_dead, worker_id
+
+    monkeypatch.setattr(socket, "gethostname", lambda: "n" * 63)  # the longest a host has
+    limit = AcquisitionRow.__table__.c.claimed_by.type.length
+    assert limit is not None and len(worker_id()) <= limit
+    assert not holder_is_dead(worker_id())
