@@ -150,11 +150,15 @@ def test_gaps_all_is_the_curators_work_queue(home: Path) -> None:
     assert not any(q["source"].endswith("c.tif") for q in queue)  # quarantined: not curation
 
 
-def test_a_refused_file_is_reported_without_tracebacks(tmp_path: Path) -> None:
+def test_a_refused_file_is_reported_without_tracebacks(
+    prefect_harness: None, tmp_path: Path
+) -> None:
     """A real `fairway ingest` process: the refusal is in the summary, not in log noise."""
     import os
     import subprocess
     import sys
+
+    from prefect.settings import PREFECT_API_URL
 
     inbox = tmp_path / "inbox"
     make_ome_tiff(inbox / "cut.ome.tif")
@@ -163,6 +167,7 @@ def test_a_refused_file_is_reported_without_tracebacks(tmp_path: Path) -> None:
     age(inbox)
     env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
     env["PREFECT_HOME"] = str(tmp_path / "prefect")
+    env["PREFECT_API_URL"] = str(PREFECT_API_URL.value())  # the session's server: no start-up
     exe = str(Path(sys.executable).with_name("fairway"))
     done = subprocess.run(
         [exe, "--home", str(tmp_path / "home"), "ingest", str(inbox), "--json"],
