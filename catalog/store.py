@@ -13,6 +13,7 @@ finished by the next one and never by two.
 from __future__ import annotations
 
 import enum
+import fcntl
 import logging
 import os
 import socket
@@ -27,7 +28,7 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine, create_engine, event, select, update
+from sqlalchemy import Engine, create_engine, event, select, text, update
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -39,6 +40,10 @@ from core.records import Acquisition, MetadataRecord, SourceFile, State
 __all__ = ["Catalog", "ClaimOutcome", "ClaimResult", "worker_id"]
 
 log = logging.getLogger(__name__)
+
+
+#: PostgreSQL advisory-lock key that serialises catalog migrations (any fixed number)
+_MIGRATE_KEY = 0x6661697277617901
 
 
 def _start_ticks(pid: int) -> str | None:
@@ -188,11 +193,18 @@ class Catalog:
         return catalog
 
     def migrate(self) -> None:
-        """Apply every pending Alembic migration."""
+        """Apply every pending Alembic migration, one process at a time.
+
+        Workers started together on a fresh catalog would otherwise all create its tables and
+        all but one fail: SQLite takes a lock file beside the database, PostgreSQL an
+        advisory lock held for the migration's transaction.
+        """
         cfg = Config()
         cfg.set_main_option("script_location", str(resources.files("catalog") / "migrations"))
         try:
-            with self.engine.begin() as conn:
+            with self._migration_lock(), self.engine.begin() as conn:
+                if conn.dialect.name == "postgresql":
+                    conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _MIGRATE_KEY})
                 cfg.attributes["connection"] = conn
                 command.upgrade(cfg, "head")
         except OperationalError as exc:
@@ -201,6 +213,19 @@ class Catalog:
                 where=self.engine.url.render_as_string(hide_password=True),
                 hint="check FAIRWAY_DATABASE_URL and that the database server is running",
             ) from exc
+
+    @contextmanager
+    def _migration_lock(self) -> Iterator[None]:
+        database = self.engine.url.database
+        if self.engine.dialect.name != "sqlite" or not database or database == ":memory:":
+            yield
+            return
+        with Path(f"{database}.migrate.lock").open("a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(lock, fcntl.LOCK_UN)
 
     def close(self) -> None:
         """Release connections."""

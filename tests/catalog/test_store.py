@@ -121,3 +121,14 @@ def test_a_worker_id_fits_the_claim_column_on_any_host(monkeypatch: pytest.Monke
     limit = AcquisitionRow.__table__.c.claimed_by.type.length
     assert limit is not None and len(worker_id()) <= limit
     assert not holder_is_dead(worker_id())
+
+
+def test_workers_opening_a_fresh_catalog_together_all_succeed(tmp_path: Path) -> None:
+    """Each process creates the tables of a new catalog at the same moment: none may fail."""
+    import subprocess
+    import sys
+
+    url = f"sqlite:///{tmp_path / 'catalog.sqlite'}"
+    code = f"from catalog import Catalog; Catalog.open({url!r}).close()"
+    procs = [subprocess.Popen([sys.executable, "-c", code]) for _ in range(6)]
+    assert [p.wait(timeout=120) for p in procs] == [0] * 6

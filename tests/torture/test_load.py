@@ -21,7 +21,7 @@ import pytest
 import tifffile
 
 from tests.factories import age, make_ome_tiff, make_plain_tiff
-from tests.torture.harness import record_figures
+from tests.torture.harness import prefect_server, record_figures
 
 MIB = 1024**2
 
@@ -49,17 +49,19 @@ def run_load(root: Path, n: int, large_mib: int, memory_mib: int) -> dict[str, A
     exe = str(Path(sys.executable).with_name("fairway"))
     cmd = [exe, "--home", str(home), "ingest", str(inbox), "--quiet-seconds", "1", "--json"]
     outs = [root / f"worker{k}.json" for k in range(2)]
-    started = time.perf_counter()
-    procs = []
-    for out in outs:
-        with out.open("w") as fh, out.with_suffix(".err").open("w") as err:
-            procs.append(subprocess.Popen(cmd, env=env, stdout=fh, stderr=err))
-    peaks = []
-    for p in procs:
-        _pid, status, usage = os.wait4(p.pid, 0)
-        p.returncode = os.waitstatus_to_exitcode(status)
-        peaks.append(round(usage.ru_maxrss / 1024, 1))
-    seconds = time.perf_counter() - started
+    with prefect_server(root, env) as api:  # the workers' RSS is then theirs alone
+        env["PREFECT_API_URL"] = api
+        started = time.perf_counter()
+        procs = []
+        for out in outs:
+            with out.open("w") as fh, out.with_suffix(".err").open("w") as err:
+                procs.append(subprocess.Popen(cmd, env=env, stdout=fh, stderr=err))
+        peaks = []
+        for p in procs:
+            _pid, status, usage = os.wait4(p.pid, 0)
+            p.returncode = os.waitstatus_to_exitcode(status)
+            peaks.append(round(usage.ru_maxrss / 1024, 1))
+        seconds = time.perf_counter() - started
     outcomes = [o for out in outs for o in json.loads(out.read_text())["outcomes"]]
     archived = {o["dataset"] for o in outcomes if o["outcome"] == "archived"}
     bags = [p for p in (home / "archive").iterdir() if not p.name.startswith(".")]
