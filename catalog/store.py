@@ -13,7 +13,6 @@ finished by the next one and never by two.
 from __future__ import annotations
 
 import enum
-import fcntl
 import logging
 import os
 import socket
@@ -35,6 +34,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from catalog.models import AcquisitionRow, DeliveryRow, EventRow, FileHashRow, utcnow
 from catalog.search import SearchFilters, SearchHit, index_dataset, search_datasets, search_document
 from core.errors import CatalogError
+from core.files import locked
 from core.records import Acquisition, MetadataRecord, SourceFile, State
 
 __all__ = ["Catalog", "ClaimOutcome", "ClaimResult", "worker_id"]
@@ -220,12 +220,8 @@ class Catalog:
         if self.engine.dialect.name != "sqlite" or not database or database == ":memory:":
             yield
             return
-        with Path(f"{database}.migrate.lock").open("a") as lock:
-            fcntl.flock(lock, fcntl.LOCK_EX)
-            try:
-                yield
-            finally:
-                fcntl.flock(lock, fcntl.LOCK_UN)
+        with locked(Path(f"{database}.migrate.lock")):
+            yield
 
     def close(self) -> None:
         """Release connections."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import os
 import shutil
@@ -11,7 +12,15 @@ from pathlib import Path
 
 from core.errors import TargetError
 
-__all__ = ["CHUNK", "building_folder", "file_digest", "fsync_dir", "fsync_tree", "sha256_file"]
+__all__ = [
+    "CHUNK",
+    "building_folder",
+    "file_digest",
+    "fsync_dir",
+    "fsync_tree",
+    "locked",
+    "sha256_file",
+]
 
 CHUNK = 4 * 1024 * 1024
 
@@ -81,3 +90,15 @@ def building_folder(final: Path) -> Iterator[Path]:
     except BaseException:
         shutil.rmtree(work, ignore_errors=True)
         raise
+
+
+@contextmanager
+def locked(path: Path) -> Iterator[None]:
+    """Hold an exclusive lock on the file ``path`` (created if missing) across processes."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)

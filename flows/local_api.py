@@ -9,11 +9,10 @@ exists``), so the servers start one at a time under a lock in the Prefect home.
 
 from __future__ import annotations
 
-import fcntl
-
 import httpx
 
 from core.errors import SettingsError
+from core.files import locked
 
 __all__ = ["ensure_prefect_api"]
 
@@ -51,10 +50,5 @@ def ensure_prefect_api() -> None:
     server = SubprocessASGIServer()
     if server.running:
         return
-    settings.home.mkdir(parents=True, exist_ok=True)
-    with (settings.home / "fairway-local-api.lock").open("a") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        try:
-            server.start()
-        finally:
-            fcntl.flock(lock, fcntl.LOCK_UN)
+    with locked(settings.home / "fairway-local-api.lock"):
+        server.start()
