@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import struct
 import warnings
 from pathlib import Path
 from typing import Any
@@ -14,7 +15,7 @@ from core.errors import (
     InputTooLargeError,
     UnsupportedFormatError,
 )
-from core.xmlsafe import unsafe_xml
+from core.xmlsafe import check_xml, unsafe_xml
 
 __all__ = ["BIOIO_SUFFIXES", "open_bioio", "refuse_xml_declarations", "scene_bytes"]
 
@@ -39,15 +40,46 @@ _FORBIDDEN = tuple(
     for token in ("<!DOCTYPE", "<!ENTITY")
     for encoding in ("utf-8", "utf-16-le", "utf-16-be")
 )
+#: largest LIF XML header parsed before the plugin (the default of FAIRWAY_MAX_XML_BYTES)
+_MAX_LIF_HEADER_BYTES = 64 * 1024**2
+
+
+def _lif_header(path: Path) -> str | None:
+    """The XML header of a Leica LIF file (UTF-16), or ``None`` when ``path`` is not a LIF.
+
+    A LIF starts with ``<IIBI``: 0x70, a block size, 0x2A and the header's length in UTF-16
+    code units, then the header itself (the layout liffile and readlif read).
+    """
+    with path.open("rb") as fh:
+        head = fh.read(13)
+        if len(head) < 13:
+            return None
+        magic, _size, mark, units = struct.unpack("<IIBI", head)
+        if magic != 0x70 or mark != 0x2A:
+            return None
+        if 2 * units > _MAX_LIF_HEADER_BYTES:
+            raise InputTooLargeError(
+                f"LIF XML header declares {2 * units} bytes, above the cap of "
+                f"{_MAX_LIF_HEADER_BYTES}",
+                where=path,
+                hint="export the project as smaller LIF files, or as OME-TIFF",
+            )
+        return fh.read(2 * units).decode("utf-16-le", errors="replace")
 
 
 def refuse_xml_declarations(path: Path) -> None:
-    """Refuse a vendor file whose embedded XML declares a DTD or entities.
+    """Refuse a vendor file whose embedded XML declares a DTD or entities, or nests too deep.
 
-    The plugins parse their XML headers (Leica LIF's is UTF-16) with parsers that expand
-    entities; no microscope writes DTDs or entities, so their presence means an attack (XXE,
-    "billion laughs") and the file is refused before any parser sees it.
+    The plugins parse their XML headers with the standard library's parser, which expands
+    entities, and walk the tree recursively (liffile's ``etree2dict``). A LIF's XML header is
+    read here and parsed first with defusedxml under the size and depth caps
+    (:func:`core.xmlsafe.check_xml`). The XML chunks of other formats (ND2) are not laid out
+    where fairway can find them without the plugin, so their first bytes are searched for
+    DTD and entity declarations, which no microscope writes.
     """
+    header = _lif_header(path)
+    if header is not None:
+        check_xml(header, where=path, max_bytes=_MAX_LIF_HEADER_BYTES)
     with path.open("rb") as fh:
         head = fh.read(_SCAN_BYTES)
     if any(token in head for token in _FORBIDDEN):
