@@ -10,6 +10,7 @@ from catalog import Catalog
 from catalog.models import AcquisitionRow
 from core.errors import TargetError
 from core.records import FAIR_LEVELS, Finding
+from targets.bagfiles import payload_entries
 from targets.versions import list_versions, read_version
 from validators.report import DEFAULT_TARGET
 from validators.schema import blocked_level, severity_for
@@ -113,10 +114,12 @@ def dataset_files(location: str | None) -> list[dict[str, Any]]:
     manifest = root / "manifest-sha256.txt"
     if not manifest.is_file():
         return []
+    try:
+        listed = payload_entries(root)
+    except TargetError:  # an unreadable manifest: `fairway verify` says what is wrong
+        return []
     files = []
-    for line in manifest.read_text(encoding="utf-8").splitlines():
-        digest, _, rel = line.partition(" ")
-        rel = rel.strip()
+    for rel, digest in sorted(listed.items()):
         p = root / rel
         files.append(
             {"path": rel, "sha256": digest, "size": p.stat().st_size if p.is_file() else None}

@@ -33,6 +33,7 @@ import zarr
 from core.errors import FinalError, TargetError
 from core.files import building_folder, file_digest
 from core.records import FAIR_LEVELS, MetadataRecord, ValidationReport
+from targets.bagfiles import payload_entries
 from targets.crate import build_crate
 from targets.package import RECORD_FILE, REPORT_FILE
 from validators.report import report_markdown
@@ -145,10 +146,7 @@ def copy_verified(bag: Path, dest: Path, only: str = "data/") -> dict[str, str]:
 
     Each copied file's sha256 must match the archive's manifest, or nothing is handed out.
     """
-    manifest = {}
-    for line in (bag / "manifest-sha256.txt").read_text(encoding="utf-8").splitlines():
-        digest, rel = line.split(maxsplit=1)
-        manifest[rel.strip()] = digest
+    manifest = payload_entries(bag)
     out = {}
     for rel, expected in sorted(manifest.items()):
         if not rel.startswith(only):

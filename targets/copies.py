@@ -35,6 +35,7 @@ from core.errors import TargetError
 from core.files import file_digest, fsync_dir
 from core.records import ArchivedDataset, Finding, Severity
 from core.settings import Settings
+from targets.bagfiles import bag_entries, stored_entries
 
 __all__ = [
     "MARKER",
@@ -228,15 +229,6 @@ class S3Store:
         self.fs.get_file(self._full(key), str(dest))
 
 
-def _manifest(text: str) -> dict[str, str]:
-    out = {}
-    for line in text.splitlines():
-        if line.strip():
-            digest, rel = line.split(maxsplit=1)
-            out[rel.strip()] = digest
-    return out
-
-
 def _local_files(bag: Path) -> Iterator[str]:
     for path in sorted(bag.rglob("*")):
         rel = path.relative_to(bag).as_posix()
@@ -249,12 +241,12 @@ def _check_source(bag: Path, local: dict[str, str]) -> None:
 
     A copy is only ever made of a verified bag.
     """
-
-    def listed(name: str) -> dict[str, str]:
-        path = bag / name
-        return _manifest(path.read_text(encoding="utf-8")) if path.is_file() else {}
-
-    entries = {**listed("manifest-sha256.txt"), **listed("tagmanifest-sha256.txt")}
+    try:
+        entries = bag_entries(bag)
+    except TargetError as exc:
+        raise TargetError(
+            f"the bag to copy does not verify ({exc.problem})", where=bag, hint=exc.hint
+        ) from exc
     problems = [
         rel
         for rel, digest in entries.items()
@@ -316,8 +308,12 @@ class BagCopy:
                     dataset, "manifest-sha256.txt", "manifest differs from the committed one"
                 )
             )
-        tags = _manifest((self.store.read(f"{dataset}/tagmanifest-sha256.txt") or b"").decode())
-        listed = {**_manifest(manifest_bytes.decode()), **tags}
+        try:
+            listed = stored_entries(
+                lambda name: self.store.read(f"{dataset}/{name}"), self.location(dataset)
+            )
+        except TargetError as exc:
+            return [*out, self._finding(dataset, "manifest-sha256.txt", exc.problem)]
         present = self.store.keys(dataset)
         out += [
             self._finding(dataset, rel, f"{rel}: listed in the manifest but missing")

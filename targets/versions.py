@@ -17,7 +17,6 @@ Commit protocol (a crash leaves the old version or the new one, never a mix):
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
@@ -33,6 +32,7 @@ from core.errors import TargetError
 from core.files import fsync_dir, fsync_tree
 from core.omeutil import ngff_length_unit
 from core.records import MetadataRecord, ValidationReport
+from targets.bagfiles import MANIFEST, TAGMANIFEST, write_tag_files
 from targets.crate import write_crate_metadata
 from targets.package import RECORD_FILE, REPORT_FILE
 
@@ -61,23 +61,6 @@ class MetadataVersion:
     actor: str
     reason: str
     changed: tuple[str, ...]
-
-
-def _sha256(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
-
-
-def _read_manifest(path: Path) -> dict[str, str]:
-    out = {}
-    for line in path.read_text(encoding="utf-8").splitlines():
-        if line.strip():
-            digest, rel = line.split(maxsplit=1)
-            out[rel] = digest
-    return out
-
-
-def _manifest_text(entries: dict[str, str]) -> str:
-    return "".join(f"{digest}  {rel}\n" for rel, digest in sorted(entries.items()))
 
 
 def recover(bag: Path) -> bool:
@@ -304,38 +287,13 @@ def metadata_view(bag: Path, record: MetadataRecord) -> Iterator[Path]:
 
 
 def _stage(bag: Path, work: Path, files: dict[str, bytes]) -> list[tuple[str, str]]:
-    """Write new payload files and the new manifests into ``work``; the moves to apply."""
+    """Write new payload files and the new tag files into ``work``; the moves to apply."""
     moves: list[tuple[str, str]] = []
-    manifest = _read_manifest(bag / "manifest-sha256.txt")
-    old_sizes = {
-        rel: (bag / "data" / rel).stat().st_size for rel in files if (bag / "data" / rel).is_file()
-    }
     for n, (rel, content) in enumerate(sorted(files.items())):
         staged = work / "payload" / f"{n:04d}"
         staged.parent.mkdir(parents=True, exist_ok=True)
         staged.write_bytes(content)
         moves.append((staged.relative_to(work).as_posix(), f"data/{rel}"))
-        manifest[f"data/{rel}"] = _sha256(content)
-    (work / "manifest-sha256.txt").write_text(_manifest_text(manifest), encoding="utf-8")
-    info = (bag / "bag-info.txt").read_text(encoding="utf-8").splitlines()
-    oxum = next((line for line in info if line.startswith("Payload-Oxum:")), None)
-    if oxum is not None:
-        total = int(oxum.split(":", 1)[1].strip().split(".")[0])
-        total += sum(len(c) for c in files.values()) - sum(old_sizes.values())
-        info = [
-            f"Payload-Oxum: {total}.{len(manifest)}" if line.startswith("Payload-Oxum:") else line
-            for line in info
-        ]
-    (work / "bag-info.txt").write_text("\n".join(info) + "\n", encoding="utf-8")
-    tags = {}
-    for name in ("bagit.txt",):
-        tags[name] = _sha256((bag / name).read_bytes())
-    tags["bag-info.txt"] = _sha256((work / "bag-info.txt").read_bytes())
-    tags["manifest-sha256.txt"] = _sha256((work / "manifest-sha256.txt").read_bytes())
-    (work / "tagmanifest-sha256.txt").write_text(_manifest_text(tags), encoding="utf-8")
-    moves += [
-        ("bag-info.txt", "bag-info.txt"),
-        ("manifest-sha256.txt", "manifest-sha256.txt"),
-        ("tagmanifest-sha256.txt", "tagmanifest-sha256.txt"),
-    ]
+    write_tag_files(bag, work / "tags", {f"data/{rel}": c for rel, c in files.items()})
+    moves += [(f"tags/{name}", name) for name in ("bag-info.txt", MANIFEST, TAGMANIFEST)]
     return moves
