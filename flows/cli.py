@@ -496,6 +496,13 @@ def verify(
         str | None, typer.Argument(help="Dataset id; every archived dataset if omitted.")
     ] = None,
     all_: Annotated[bool, typer.Option("--all", help="Every archived dataset.")] = False,
+    quick: Annotated[
+        bool,
+        typer.Option(
+            "--quick",
+            help="S3 copies: compare the checksums the store keeps instead of re-reading.",
+        ),
+    ] = False,
     as_json: JsonOpt = False,
 ) -> None:
     """Re-read archived bytes in every copy and compare them with the recorded checksums."""
@@ -506,7 +513,7 @@ def verify(
         if dataset is not None and all_:
             raise SettingsError("give a DATASET or --all, not both")
         with _progress_bar(not as_json):
-            results = audit(settings, None if dataset is None else [dataset])
+            results = audit(settings, None if dataset is None else [dataset], quick=quick)
     except FairwayError as exc:
         _fail(exc)
         return

@@ -70,8 +70,13 @@ class RepairResult(BaseModel):
     error: str | None = None
 
 
-def audit_copies(dataset: str, archive: LocalArchive, copies: list[BagCopy]) -> list[CopyAudit]:
-    """Re-read ``dataset`` in the primary archive and in each copy; one audit per copy."""
+def audit_copies(
+    dataset: str, archive: LocalArchive, copies: list[BagCopy], *, quick: bool = False
+) -> list[CopyAudit]:
+    """Re-read ``dataset`` in the primary archive and in each copy; one audit per copy.
+
+    ``quick``: copies on S3 compare the store's SHA-256 of each object instead of reading it.
+    """
     out = [
         CopyAudit(
             copy_name=PRIMARY,
@@ -81,7 +86,7 @@ def audit_copies(dataset: str, archive: LocalArchive, copies: list[BagCopy]) -> 
         )
     ]
     for copy in copies:
-        found = copy.verify(dataset)
+        found = copy.verify(dataset, quick=quick)
         out.append(
             CopyAudit(
                 copy_name=copy.name, location=copy.location(dataset), ok=not found, findings=found
@@ -99,8 +104,14 @@ def _result(dataset: str, audits: list[CopyAudit]) -> AuditResult:
     )
 
 
-def audit(settings: Settings, datasets: list[str] | None = None) -> list[AuditResult]:
-    """Audit ``datasets`` (default: every archived one) in every copy; one event each."""
+def audit(
+    settings: Settings, datasets: list[str] | None = None, *, quick: bool = False
+) -> list[AuditResult]:
+    """Audit ``datasets`` (default: every archived one) in every copy; one event each.
+
+    ``quick`` (``fairway verify --quick``): S3 copies are checked against the checksums the
+    store keeps, without a download; the scheduled audit reads every byte.
+    """
     archive = LocalArchive(settings.archive_root, processes=settings.workers)
     copies = open_copies(settings)
     actor = worker_id()
@@ -125,7 +136,8 @@ def audit(settings: Settings, datasets: list[str] | None = None) -> list[AuditRe
                     )
                 )
                 continue
-            result = _result(row.dataset, audit_copies(row.dataset, archive, copies))
+            audits = audit_copies(row.dataset, archive, copies, quick=quick)
+            result = _result(row.dataset, audits)
             catalog.event(
                 row.id,
                 actor,
