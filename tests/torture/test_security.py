@@ -1,7 +1,8 @@
 """T6 security negatives: hostile XML, paths and polyglots through every entry point.
 
-* XXE (an external entity naming a canary file) and billion-laughs / quadratic-blowup XML in
-  an OME-TIFF's description and in a ``.companion.ome``: refused in < 1 s, < 100 MB more RSS;
+* XXE (an external entity naming a canary file), billion-laughs / quadratic-blowup XML and
+  a 100,000-deep element nest in an OME-TIFF's description and in a ``.companion.ome``:
+  refused in < 1 s, < 100 MB more RSS;
 * sidecars: YAML alias bombs, keys with ``/``, ``..``, NUL, 4 KB values, deep nesting;
 * bag manifests naming ``../`` or absolute paths: reported by ``verify``, nothing read or
   written outside the bag;
@@ -91,6 +92,25 @@ def cases(root: Path) -> list[tuple[str, dict[str, Any], str]]:
 
         folder(f"{label}-ome-tiff", "rejected", in_tiff)
         folder(f"{label}-companion", "rejected", companion)
+
+    deep = _ome().replace(
+        "</OME>",
+        '<StructuredAnnotations><XMLAnnotation ID="Annotation:0"><Value>'
+        + "<a>" * 100_000
+        + "</a>" * 100_000
+        + "</Value></XMLAnnotation></StructuredAnnotations></OME>",
+    )
+
+    def deep_tiff(d: Path) -> None:
+        _tiff(d / "a.ome.tif", deep)
+
+    def deep_companion(d: Path) -> None:
+        _tiff(d / "p.ome.tif", "")
+        member = '<TiffData><UUID FileName="p.ome.tif">urn:uuid:1</UUID></TiffData>'
+        (d / "p.companion.ome").write_text(deep.replace("<TiffData/>", member), "utf-8")
+
+    folder("xml-deep-nest-ome-tiff", "rejected", deep_tiff)
+    folder("xml-deep-nest-companion", "rejected", deep_companion)
 
     def sidecar(text: str, suffix: str = "yaml") -> Any:
         def build(d: Path) -> None:
@@ -191,7 +211,9 @@ def run_security(root: Path) -> dict[str, Any]:
         )
     baseline = min(r["peak_rss_mb"] for r in rows if r.get("peak_rss_mb"))
     bombs = [
-        r for r in rows if any(k in r["case"] for k in ("xxe", "laughs", "quadratic", "alias"))
+        r
+        for r in rows
+        if any(k in r["case"] for k in ("xxe", "laughs", "quadratic", "alias", "deep-nest"))
     ]
     return {
         "cases": len(rows),
