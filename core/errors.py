@@ -25,6 +25,7 @@ __all__ = [
     "InputTooLargeError",
     "RetryableError",
     "SettingsError",
+    "SourceChangedError",
     "TargetError",
     "UnreadableInputError",
     "UnsafeInputError",
@@ -75,6 +76,15 @@ class FinalError(FairwayError):
 
 class IncompleteAcquisitionError(RetryableError):
     """An acquisition changed while it was read: it is still being written."""
+
+
+class SourceChangedError(RetryableError):
+    """A file changed after it was identified: what was read is not what its hash names.
+
+    The acquisition is quarantined and nothing is archived; once the file is quiet again it
+    is identified anew (a changed content is a new acquisition, the same content is taken
+    again).
+    """
 
 
 class UnreadableInputError(RetryableError):
