@@ -19,6 +19,7 @@ __all__ = [
     "CatalogError",
     "ConversionError",
     "CorruptInputError",
+    "EmptyInputError",
     "FairwayError",
     "FinalError",
     "IncompleteAcquisitionError",
@@ -105,6 +106,10 @@ class UnsupportedFormatError(FinalError):
 
 class CorruptInputError(FinalError):
     """A file could not be parsed, or its content contradicts its own header."""
+
+
+class EmptyInputError(CorruptInputError):
+    """A file has no bytes at all (a transfer that failed, a placeholder)."""
 
 
 class InputTooLargeError(FinalError):

@@ -95,6 +95,9 @@ def _hash_stable(sf: SourceFile, known: KnownHash | None) -> SourceFile:
 def fingerprint(cand: Candidate, known: KnownHash | None = None) -> Acquisition:
     """Hash every file and derive the acquisition's identity from content only.
 
+    An acquisition whose files are all empty has no content identity: its place is added
+    (see the comment in the body); it is refused as empty when its metadata is read.
+
     Raises
     ------
     IncompleteAcquisitionError
@@ -117,6 +120,11 @@ def fingerprint(cand: Candidate, known: KnownHash | None = None) -> Acquisition:
     digest = hashlib.sha256(b"fairway-fingerprint-v1\n")
     for h in sorted(f.sha256 for f in files):
         digest.update(h.encode() + b"\n")
+    if files and all(f.size == 0 for f in files):
+        # every empty file has the same hash: with no content to tell it apart, an empty
+        # acquisition is known by where it was found, so that each is refused on its own,
+        # never as a duplicate of another (DICOM: by its derived name, never a file name)
+        digest.update(f"empty:{cand.source}\n".encode())
     return Acquisition(
         fingerprint=digest.hexdigest(),
         source=cand.source,

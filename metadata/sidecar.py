@@ -15,7 +15,13 @@ from typing import Any
 import yaml
 
 from core.csvsafe import read_csv
-from core.errors import CorruptInputError, FairwayError, InputTooLargeError, UnsafeInputError
+from core.errors import (
+    CorruptInputError,
+    EmptyInputError,
+    FairwayError,
+    InputTooLargeError,
+    UnsafeInputError,
+)
 from core.fieldpaths import flatten
 from core.jsonsafe import load_json
 from core.records import Sourced
@@ -55,6 +61,13 @@ def read_sidecar(path: Path, *, max_bytes: int) -> dict[str, Sourced]:
     if size > max_bytes:
         raise InputTooLargeError(
             f"sidecar is {size} bytes, above the cap of {max_bytes}", where=path
+        )
+    if size == 0:
+        raise EmptyInputError(
+            "empty file (0 bytes): a sidecar was delivered without its fields",
+            where=path,
+            hint="deliver it again with its fields (or remove it), then `fairway retry` the "
+            "dataset",
         )
     text = path.read_text(encoding="utf-8", errors="replace")
     if path.suffix.lower() == ".csv":

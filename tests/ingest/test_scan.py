@@ -175,3 +175,15 @@ def test_a_renamed_single_file_ome_tiff_is_not_waiting_for_its_old_name(
     age(tmp_path)
     complete, pending = split_complete(scan([tmp_path]), CompletionPolicy(quiet_seconds=0))
     assert pending == [] and [c.source.name for c in complete] == ["renamed.ome.tif"]
+
+
+def test_empty_files_do_not_share_an_identity(tmp_path: Path) -> None:
+    """Every empty file hashes alike; each empty acquisition is still its own (issue 13.4)."""
+    for name in ("a/empty.tif", "b/empty.tif", "b/other.ome.tif", "c/slice.dcm"):
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).touch()
+    found = scan([tmp_path])
+    assert len(found) == 4
+    ids = {fingerprint(c).id for c in found}
+    assert len(ids) == 4
+    assert {fingerprint(c).id for c in scan([tmp_path])} == ids  # stable from pass to pass

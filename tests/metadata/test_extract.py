@@ -8,6 +8,7 @@ import tifffile
 
 from core.errors import (
     CorruptInputError,
+    EmptyInputError,
     InputTooLargeError,
     UnsafeInputError,
     UnsupportedFormatError,
@@ -188,3 +189,16 @@ def test_vendor_file_with_entities_is_refused_before_the_plugin(
     p.write_bytes(b"\x70\x00\x00\x00" + header.encode(encoding) + bytes(64))
     with pytest.raises(UnsafeInputError, match="DOCTYPE"):
         extract(_acq(p, kind="bioio"), settings)
+
+
+def test_empty_files_are_refused_as_empty(tmp_path: Path, settings: Settings) -> None:
+    """A zero-byte image or sidecar is "empty file", not a reader's guess (issue 13.4)."""
+    image = tmp_path / "x.tif"
+    image.touch()
+    with pytest.raises(EmptyInputError, match="empty file") as err:
+        extract(_acq(image), settings)
+    assert str(image) in str(err.value)
+    side = tmp_path / "fairway.yaml"
+    side.touch()
+    with pytest.raises(EmptyInputError, match="empty file"):
+        read_sidecar(side, max_bytes=1000)
