@@ -267,6 +267,6 @@ def test_a_tiff_declaring_too_many_pixels_is_refused_as_over_size(
 ) -> None:
     """4e9 x 4e9 pixels is over the size cap, not a transfer that was cut off (issue 13.16)."""
     p = _declaring(tmp_path / "huge.tif", tags)
-    with pytest.raises(InputTooLargeError, match="declares .* above the cap") as err:
+    with pytest.raises(InputTooLargeError, match=r"declares .* above the cap") as err:
         extract(_acq(p), settings)
     assert "cut off" not in str(err.value) and "4000000000 x 4000000000" in str(err.value)
