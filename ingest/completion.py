@@ -13,6 +13,7 @@ from core.errors import IncompleteAcquisitionError, SourceChangedError, Unreadab
 from core.failpoints import failpoint
 from core.files import sha256_file
 from core.records import Acquisition, PendingAcquisition, SourceFile
+from ingest.dicom import DICOM_KIND
 from ingest.scan import Candidate
 
 __all__ = ["CompletionPolicy", "KnownHash", "check_unchanged", "fingerprint", "split_complete"]
@@ -167,6 +168,8 @@ def check_unchanged(acq: Acquisition) -> None:
         A file can no longer be read (permissions, I/O error).
     """
     for sf in (*acq.files, *acq.sidecars):
+        # a scanner's DICOM file names can carry patient names: name the derived instance
+        where = acq.source / sf.relpath if acq.kind == DICOM_KIND else sf.path
         try:
             why = _moved(sf, sf.path.lstat())
             if why is None and sf.sha256:
@@ -178,13 +181,13 @@ def check_unchanged(acq: Acquisition) -> None:
             continue
         except OSError as exc:
             raise UnreadableInputError(
-                f"cannot read the file again to check it ({exc.strerror or exc})",
-                where=sf.path,
+                f"cannot read the file again to check it ({exc.strerror or type(exc).__name__})",
+                where=where,
                 hint="check permissions and the share; it is tried again on the next pass",
             ) from exc
         if why is not None:
             raise SourceChangedError(
                 f"changed while being ingested ({why}); nothing was archived",
-                where=sf.path,
+                where=where,
                 hint="it will be taken again when quiet",
             )

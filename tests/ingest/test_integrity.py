@@ -11,7 +11,7 @@ import pytest
 from core.errors import RetryableError, SourceChangedError
 from core.records import Acquisition
 from ingest import check_unchanged, fingerprint, scan
-from tests.factories import age, make_ome_tiff
+from tests.factories import age, make_dicom_series, make_ome_tiff
 
 
 def _identified(folder: Path) -> tuple[Path, Path, Acquisition]:
@@ -67,3 +67,17 @@ def test_a_deleted_file_behaves_as_before(tmp_path: Path) -> None:
     image, _, acq = _identified(tmp_path)
     image.unlink()
     check_unchanged(acq)
+
+
+def test_a_changed_dicom_file_is_named_by_its_derived_name(tmp_path: Path) -> None:
+    """Scanner file names carry patient names: the refusal names the derived instance."""
+    files, _, _ = make_dicom_series(tmp_path / "CANARY_DOE^JOHN", n=2)
+    age(tmp_path)
+    (cand,) = scan([tmp_path])
+    acq = fingerprint(cand)
+    with files[1].open("ab") as fh:
+        fh.write(b"\0" * 16)
+    with pytest.raises(SourceChangedError) as err:
+        check_unchanged(acq)
+    assert "CANARY" not in str(err.value) and "DOE" not in str(err.value)
+    assert str(acq.source) in str(err.value)
