@@ -33,7 +33,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from catalog.models import AcquisitionRow, DeliveryRow, EventRow, FileHashRow, utcnow
 from catalog.search import SearchFilters, SearchHit, index_dataset, search_datasets, search_document
-from core.errors import CatalogError
+from core.errors import CatalogError, SourceChangedError
 from core.files import locked
 from core.records import Acquisition, MetadataRecord, SourceFile, State
 
@@ -44,6 +44,9 @@ log = logging.getLogger(__name__)
 
 #: PostgreSQL advisory-lock key that serialises catalog migrations (any fixed number)
 _MIGRATE_KEY = 0x6661697277617901
+#: the reason (``Kind: message``) of an acquisition quarantined because a file changed while
+#: it was read: nothing was archived, and the same content met again is claimed again
+_TAKEN_AGAIN = f"{SourceChangedError.__name__}:"
 
 
 def _start_ticks(pid: int) -> str | None:
@@ -267,6 +270,8 @@ class Catalog:
             ).one()
             self._add_delivery(s, row.id, acq.source, now)
             state = State(row.state)
+            if state is State.QUARANTINED and (row.reason or "").startswith(_TAKEN_AGAIN):
+                return self._retake_changed(s, row, worker, now)
             if state.terminal:
                 return ClaimResult(ClaimOutcome.DONE, state, row.dataset)
             claimed_at = row.claimed_at
@@ -289,6 +294,25 @@ class Catalog:
                 return ClaimResult(ClaimOutcome.BUSY, state, row.dataset)
             _event(s, row.id, worker, "ingest", "retaken", {"previous_worker": previous}, at=now)
             return ClaimResult(ClaimOutcome.RETAKEN, state, row.dataset)
+
+    @staticmethod
+    def _retake_changed(s: Session, row: AcquisitionRow, worker: str, now: datetime) -> ClaimResult:
+        """Claim again an acquisition quarantined because a file changed while it was read."""
+        taken = s.execute(  # type: ignore[attr-defined]
+            update(AcquisitionRow)
+            .where(AcquisitionRow.id == row.id, AcquisitionRow.state == State.QUARANTINED.value)
+            .values(
+                state=State.PROCESSING.value,
+                reason=None,
+                claimed_by=worker,
+                claimed_at=now,
+                updated_at=now,
+            )
+        ).rowcount
+        if taken != 1:
+            return ClaimResult(ClaimOutcome.BUSY, State(row.state), row.dataset)
+        _event(s, row.id, worker, "ingest", "retaken", {"previous_reason": row.reason}, at=now)
+        return ClaimResult(ClaimOutcome.RETAKEN, State.PROCESSING, row.dataset)
 
     @staticmethod
     def _add_delivery(s: Session, acq_id: str, path: Path, now: datetime) -> None:

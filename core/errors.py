@@ -19,12 +19,14 @@ __all__ = [
     "CatalogError",
     "ConversionError",
     "CorruptInputError",
+    "EmptyInputError",
     "FairwayError",
     "FinalError",
     "IncompleteAcquisitionError",
     "InputTooLargeError",
     "RetryableError",
     "SettingsError",
+    "SourceChangedError",
     "TargetError",
     "UnreadableInputError",
     "UnsafeInputError",
@@ -77,6 +79,15 @@ class IncompleteAcquisitionError(RetryableError):
     """An acquisition changed while it was read: it is still being written."""
 
 
+class SourceChangedError(RetryableError):
+    """A file changed after it was identified: what was read is not what its hash names.
+
+    The acquisition is quarantined and nothing is archived; once the file is quiet again it
+    is identified anew (a changed content is a new acquisition, the same content is taken
+    again).
+    """
+
+
 class UnreadableInputError(RetryableError):
     """A file cannot be read (permissions, I/O error); it is looked at again next pass."""
 
@@ -95,6 +106,10 @@ class UnsupportedFormatError(FinalError):
 
 class CorruptInputError(FinalError):
     """A file could not be parsed, or its content contradicts its own header."""
+
+
+class EmptyInputError(CorruptInputError):
+    """A file has no bytes at all (a transfer that failed, a placeholder)."""
 
 
 class InputTooLargeError(FinalError):

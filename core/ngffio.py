@@ -10,7 +10,6 @@ with the reason.
 from __future__ import annotations
 
 import contextlib
-import json
 import math
 import os
 import uuid
@@ -35,6 +34,7 @@ from core.errors import (
     first_problem,
     third_party_damage,
 )
+from core.jsonsafe import load_json
 from core.xmlsafe import check_xml
 
 __all__ = ["NGFF_KIND", "NgffImage", "NgffStore", "is_ngff", "level0", "open_ngff"]
@@ -88,8 +88,8 @@ def _root_attrs(folder: Path) -> dict[str, Any] | None:
         try:
             if path.is_symlink() or path.stat().st_size > MAX_ROOT_METADATA_BYTES:
                 return None
-            doc = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
+            doc = load_json(path.read_text(encoding="utf-8"), where=path)
+        except (OSError, ValueError, CorruptInputError, UnsafeInputError):
             continue
         if not isinstance(doc, dict):
             return None

@@ -62,6 +62,7 @@ class SourceFile(_Frozen):
     size: int
     mtime_ns: int
     sha256: str = ""
+    inode: int = Field(default=0, description="The file's inode when it was seen; 0: unknown.")
 
 
 class Acquisition(_Frozen):

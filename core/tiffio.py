@@ -210,6 +210,9 @@ def _check_structure(
         raise CorruptInputError(
             f"first IFD unreadable ({type(exc).__name__}: {exc})", where=path
         ) from exc
+    # what the first IFD declares is judged against the size cap before anything else: a
+    # file declaring terabytes is over-size, whatever else is also wrong with it
+    _check_declared("the first image", tuple(first.shape), first.dtype, path, max_input_bytes)
     heard.damage.extend(_tag_damage(first))
     if description:
         check_xml(description, where=path, max_bytes=max_xml_bytes)
@@ -238,16 +241,24 @@ def _check_structure(
         )
     if not series:
         raise CorruptInputError("TIFF holds no image", where=path)
-    _check_pixel_extents(tif, series, path)
     for i, s in enumerate(series):
-        nbytes = declared_bytes(tuple(s.shape), s.dtype)
-        if nbytes > max_input_bytes:
-            raise InputTooLargeError(
-                f"series {i} declares {nbytes} bytes ({s.shape} {s.dtype}), above the cap "
-                f"of {max_input_bytes}",
-                where=path,
-                hint="raise FAIRWAY_MAX_INPUT_BYTES if the file is genuine",
-            )
+        _check_declared(f"series {i}", tuple(s.shape), s.dtype, path, max_input_bytes)
+    _check_pixel_extents(tif, series, path)
+
+
+def _check_declared(
+    what: str, shape: tuple[int, ...], dtype: Any, path: Path, max_input_bytes: int
+) -> None:
+    """Refuse an image whose declared pixels exceed ``max_input_bytes`` (over-size)."""
+    nbytes = declared_bytes(shape, np.dtype(dtype if dtype is not None else np.uint8))
+    if nbytes > max_input_bytes:
+        dims = " x ".join(str(n) for n in shape)
+        raise InputTooLargeError(
+            f"{what} declares {nbytes:,} bytes of pixels ({dims} {dtype}), above the cap "
+            f"of {max_input_bytes:,} bytes",
+            where=path,
+            hint="raise FAIRWAY_MAX_INPUT_BYTES if the file is genuine",
+        )
 
 
 #: declared pixel bytes per stored byte above which a compressed file is not believed

@@ -29,7 +29,7 @@ from core.records import (
     ValidationReport,
 )
 from core.settings import Settings
-from ingest import Candidate, fingerprint
+from ingest import Candidate, check_unchanged, fingerprint
 from ingest.dicom import DICOM_KIND
 from ingest.labels import label_files
 from metadata import extract
@@ -119,6 +119,7 @@ def convert_step(
         members=series_files(acq.source, [(f.path, f.relpath) for f in acq.files]) if dicom else (),
         progress=progress,
     )
+    check_unchanged(acq)  # what was converted is what was identified, or SourceChangedError
     catalog.event(
         acq.id,
         worker,

@@ -26,13 +26,44 @@ _BINARY_ONLY = re.compile(r'<BinaryOnly[^>]*MetadataFile\s*=\s*"([^"]+)"')
 _OME_TIFF = (".ome.tif", ".ome.tiff")
 
 
-def _description(path: Path, max_xml_bytes: int) -> str | None:
+_OWN_UUID = re.compile(r'<(?:\w+:)?OME\b[^>]*?\sUUID\s*=\s*"')
+_UUID_TEXT = re.compile(r"<(?:\w+:)?UUID\b[^>]*>\s*([^<\s]*)")
+_TIFF_DATA = re.compile(r"<(?:\w+:)?TiffData\b([^>]*)>")
+_IFD = re.compile(r'\bIFD\s*=\s*"(\d{1,9})"')
+_PLANES = re.compile(r'\bPlaneCount\s*=\s*"(\d{1,9})"')
+
+
+def _description(path: Path, max_xml_bytes: int) -> tuple[str, int] | None:
+    """The first IFD's description (within the XML limits) and the number of IFDs."""
     try:
         with tifffile_heard_by(), tifffile.TiffFile(path) as tif:
             text = tif.pages.first.description
-        return check_xml(text, where=path, max_bytes=max_xml_bytes) if text else None
+            pages = len(tif.pages)
+        return (check_xml(text, where=path, max_bytes=max_xml_bytes), pages) if text else None
     except Exception:  # noqa: BLE001 - unreadable here: the reader will say why, later
         return None
+
+
+def _names_only_itself(header: str, pages: int) -> bool:
+    """Whether an OME-TIFF that has no UUID of its own describes only itself, renamed.
+
+    Its TiffData all carry the same UUID (one file), and every IFD they place lies in this file:
+    that file is this one under its old name (tifffile reads every plane from here), not
+    another file to wait for.
+    """
+    if _OWN_UUID.search(header):
+        return False  # with a UUID of its own, core.tiffio.referenced_files knows itself
+    uuids = _UUID_TEXT.findall(header)
+    blocks = _TIFF_DATA.findall(header)
+    if len(set(uuids)) != 1 or len(uuids) != len(blocks):
+        return False  # a TiffData without a UUID is this file: the UUID then names another
+    needed = 0
+    for attrs in blocks:
+        ifd, planes = _IFD.search(attrs), _PLANES.search(attrs)
+        needed = max(
+            needed, (int(ifd.group(1)) if ifd else 0) + (int(planes.group(1)) if planes else 1)
+        )
+    return 0 < needed <= pages
 
 
 def _references(cand: Candidate, max_xml_bytes: int) -> tuple[list[str], str | None]:
@@ -46,12 +77,15 @@ def _references(cand: Candidate, max_xml_bytes: int) -> tuple[list[str], str | N
         return [Path(f).name for f in referenced_files(xml)], None
     if not name.endswith(_OME_TIFF):
         return [], None
-    header = _description(cand.source, max_xml_bytes)
-    if not header:
+    described = _description(cand.source, max_xml_bytes)
+    if not described:
         return [], None
+    header, pages = described
     stub = _BINARY_ONLY.search(header)
     if stub:
         return [], Path(stub.group(1)).name
+    if _names_only_itself(header, pages):
+        return [], None
     return [Path(f).name for f in referenced_files(header)], None
 
 

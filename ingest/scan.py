@@ -109,6 +109,7 @@ def _stat_file(path: Path, root: Path) -> SourceFile | None:
         relpath=path.relative_to(root).as_posix() if path != root else path.name,
         size=st.st_size,
         mtime_ns=st.st_mtime_ns,
+        inode=st.st_ino,
     )
 
 

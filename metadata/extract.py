@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pydantic import JsonValue
 
-from core.errors import UnsupportedFormatError, third_party_damage
+from core.errors import EmptyInputError, UnsupportedFormatError, third_party_damage
 from core.lifio import lif_fallback
 from core.ngffio import NGFF_KIND, open_ngff
 from core.records import Acquisition, MetadataRecord, Sourced
@@ -58,6 +58,27 @@ def _file_facts(acq: Acquisition, file_format: str) -> dict[str, Sourced]:
     return facts
 
 
+def _refuse_empty(acq: Acquisition) -> None:
+    """Refuse an acquisition with a zero-byte file (an OME-Zarr folder is left to its reader).
+
+    Raises
+    ------
+    EmptyInputError
+        Naming the file (a DICOM file by its derived name: scanners put patient names in
+        file names).
+    """
+    if acq.kind == NGFF_KIND:
+        return
+    for f in acq.files:
+        if f.size == 0:
+            where = acq.source if acq.kind == "dicom" else f.path
+            raise EmptyInputError(
+                "empty file (0 bytes): there is nothing to archive",
+                where=where,
+                hint="the transfer failed or the instrument wrote nothing; deliver it again",
+            )
+
+
 def extract(
     acq: Acquisition, settings: Settings, pseudonyms: PseudonymSink | None = None
 ) -> MetadataRecord:
@@ -74,6 +95,7 @@ def extract(
     UnsupportedFormatError, CorruptInputError, UnsafeInputError, InputTooLargeError
         The acquisition cannot be read; the message names the file.
     """
+    _refuse_empty(acq)
     path = acq.primary.path
     dicom_fields: dict[str, Sourced] = {}
     if acq.kind == "tiff":

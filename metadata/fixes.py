@@ -8,8 +8,6 @@ is kept in the change, so the audit trail can say who changed what, from what, t
 
 from __future__ import annotations
 
-import csv
-import io
 import re
 from collections.abc import Mapping
 from pathlib import Path
@@ -18,6 +16,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ConfigDict, JsonValue
 
+from core.csvsafe import read_csv
 from core.errors import CorruptInputError, FairwayError
 from core.fieldpaths import parse_path
 from core.records import MetadataRecord, Sourced
@@ -128,8 +127,8 @@ def read_fix_file(path: Path) -> dict[str, dict[str, JsonValue]]:
 
 
 def _from_csv(text: str, path: Path) -> dict[str, dict[str, JsonValue]]:
-    rows = list(csv.DictReader(io.StringIO(text)))
-    if not rows or "dataset" not in rows[0]:
+    header, rows = read_csv(text, where=path)
+    if not rows or "dataset" not in header:
         raise InvalidFixError(
             "the CSV needs a 'dataset' column and one row per dataset", where=path
         )
@@ -139,9 +138,19 @@ def _from_csv(text: str, path: Path) -> dict[str, dict[str, JsonValue]]:
         if not dataset:
             raise InvalidFixError(f"row {n} has no dataset", where=path)
         out.setdefault(dataset, {}).update(
-            {k.strip(): _scalar(v.strip()) for k, v in row.items() if k and v and v.strip()}
+            {_field(k, path): _scalar(v.strip()) for k, v in row.items() if k and v and v.strip()}
         )
     return out
+
+
+def _field(key: str, where: Path) -> str:
+    """``key`` as a field path, or the refusal naming it."""
+    key = str(key).strip()
+    try:
+        parse_path(key)
+    except ValueError as exc:
+        raise InvalidFixError(str(exc), where=where) from None
+    return key
 
 
 def _from_yaml(text: str, path: Path) -> dict[str, dict[str, JsonValue]]:
@@ -153,7 +162,9 @@ def _from_yaml(text: str, path: Path) -> dict[str, dict[str, JsonValue]]:
         raise InvalidFixError(
             "the YAML must map each dataset to a mapping of field path to value", where=path
         )
-    return {str(d): {str(k): _plain(v) for k, v in fields.items()} for d, fields in doc.items()}
+    return {
+        str(d): {_field(k, path): _plain(v) for k, v in fields.items()} for d, fields in doc.items()
+    }
 
 
 def _plain(value: Any) -> JsonValue:

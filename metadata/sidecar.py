@@ -1,23 +1,29 @@
 """Sidecar files written by people next to the data (``fairway.yaml`` / ``.json`` / ``.csv``).
 
 They carry what no instrument knows: study, biosample, specimen, licence. Parsing is bounded
-(size cap, YAML safe loader, no aliases bombs via the size cap) and keys are field paths.
+(size cap; YAML, JSON and CSV through the bounded readers of ``core``: no anchors, at most 64
+levels while parsing and 16 in the result) and keys are field paths.
 A CSV sidecar has two columns, ``field`` and ``value``, one field path per row (a
 spreadsheet export); numbers and true/false become numbers and booleans.
 """
 
 from __future__ import annotations
 
-import csv
-import io
-import json
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from core.errors import CorruptInputError, FairwayError, InputTooLargeError, UnsafeInputError
+from core.csvsafe import read_csv
+from core.errors import (
+    CorruptInputError,
+    EmptyInputError,
+    FairwayError,
+    InputTooLargeError,
+    UnsafeInputError,
+)
 from core.fieldpaths import flatten
+from core.jsonsafe import load_json
 from core.records import Sourced
 from core.yamlsafe import load_yaml
 from metadata.fixes import parse_assignment
@@ -56,12 +62,23 @@ def read_sidecar(path: Path, *, max_bytes: int) -> dict[str, Sourced]:
         raise InputTooLargeError(
             f"sidecar is {size} bytes, above the cap of {max_bytes}", where=path
         )
+    if size == 0:
+        raise EmptyInputError(
+            "empty file (0 bytes): a sidecar was delivered without its fields",
+            where=path,
+            hint="deliver it again with its fields (or remove it), then `fairway retry` the "
+            "dataset",
+        )
     text = path.read_text(encoding="utf-8", errors="replace")
     if path.suffix.lower() == ".csv":
         return _from_csv(text, path)
     try:
-        doc = json.loads(text) if path.suffix.lower() == ".json" else load_yaml(text, where=path)
-    except (json.JSONDecodeError, yaml.YAMLError) as exc:
+        doc = (
+            load_json(text, where=path)
+            if path.suffix.lower() == ".json"
+            else load_yaml(text, where=path)
+        )
+    except yaml.YAMLError as exc:
         raise CorruptInputError(
             f"sidecar cannot be parsed: {exc}", where=path, hint="fix its syntax"
         ) from exc
@@ -80,15 +97,15 @@ def read_sidecar(path: Path, *, max_bytes: int) -> dict[str, Sourced]:
 
 
 def _from_csv(text: str, path: Path) -> dict[str, Sourced]:
-    reader = csv.DictReader(io.StringIO(text.lstrip("\ufeff")))
-    if reader.fieldnames is None or not {"field", "value"} <= set(reader.fieldnames):
+    header, rows = read_csv(text, where=path)
+    if not {"field", "value"} <= set(header):
         raise CorruptInputError(
             "a CSV sidecar needs the columns 'field' and 'value'",
             where=path,
             hint="one row per field path",
         )
     out: dict[str, Sourced] = {}
-    for n, row in enumerate(reader, start=2):
+    for n, row in enumerate(rows, start=2):
         key = (row.get("field") or "").strip()
         value = (row.get("value") or "").strip()
         if not key or not value:

@@ -141,6 +141,26 @@ class TiffDescription:
     notes: list[str] = field(default_factory=list)
 
 
+#: the densities scanners, screens and image editors write (dots per inch)
+PRINT_DENSITIES = (72, 75, 96, 100, 120, 144, 150, 200, 240, 300, 400, 600, 720, 800, 1200, 2400)
+
+
+def _print_density(sx: float | None, sy: float | None) -> int | None:
+    """The print density (dpi) a per-centimetre pixel size stands for, if it is one.
+
+    Scanners and image editors store their dots per inch in centimetres too (96 dpi becomes
+    37.795 pixels per cm, "264.6 µm"). A pixel size that is exactly a common density is
+    taken as one; a microscope's (under 10 µm, or any other value) is kept.
+    """
+    found = [
+        next((d for d in PRINT_DENSITIES if abs(2.54 / cm - d) <= d * 1e-3), None)
+        if cm is not None and cm > 0
+        else None
+        for cm in (sx, sy)  # centimetres per pixel
+    ]
+    return found[0] if None not in found else None
+
+
 def _resolution_um(
     page: tifffile.TiffPage, *, imagej_unit: UnitsLength | None
 ) -> tuple[float | None, float | None, UnitsLength | None, str | None]:
@@ -157,6 +177,16 @@ def _resolution_um(
     sx, sy = size("XResolution"), size("YResolution")
     if imagej_unit is not None:
         return sx, sy, imagej_unit, None
+    if unit_code == 3 and (dpi := _print_density(sx, sy)) is not None:
+        return (
+            None,
+            None,
+            None,
+            (
+                f"resolution is {dpi} dots per inch written per centimetre (a print or screen "
+                "density), not a physical pixel size"
+            ),
+        )
     if unit_code == 3:  # centimetre
         return (
             None if sx is None else sx * 1e4,

@@ -175,3 +175,47 @@ def test_a_renamed_single_file_ome_tiff_is_not_waiting_for_its_old_name(
     age(tmp_path)
     complete, pending = split_complete(scan([tmp_path]), CompletionPolicy(quiet_seconds=0))
     assert pending == [] and [c.source.name for c in complete] == ["renamed.ome.tif"]
+
+
+def test_a_renamed_file_without_its_own_uuid_is_not_waiting_for_its_old_name(
+    corpus: Path, tmp_path: Path
+) -> None:
+    """No UUID of its own, one file named, every plane in this file: it is itself (13.16).
+
+    It waited 24 hours for ``181003_multi_pos_time_course_1_MMStack.ome.tif``.
+    """
+    name = "renamed_internalfilenames.ome.tif"
+    shutil.copy(corpus / "ome-tiff" / "edge" / name, tmp_path / name)
+    age(tmp_path)
+    complete, pending = split_complete(scan([tmp_path]), CompletionPolicy(quiet_seconds=0))
+    assert pending == [] and [c.source.name for c in complete] == [name]
+    assert complete[0].missing == ()
+
+
+def test_empty_files_do_not_share_an_identity(tmp_path: Path) -> None:
+    """Every empty file hashes alike; each empty acquisition is still its own (issue 13.4)."""
+    for name in ("a/empty.tif", "b/empty.tif", "b/other.ome.tif", "c/slice.dcm"):
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).touch()
+    found = scan([tmp_path])
+    assert len(found) == 4
+    ids = {fingerprint(c).id for c in found}
+    assert len(ids) == 4
+    assert {fingerprint(c).id for c in scan([tmp_path])} == ids  # stable from pass to pass
+
+
+def test_a_file_without_its_own_uuid_still_waits_for_the_other_file_it_names() -> None:
+    """TiffData without a UUID are this file; a UUID beside them names another one."""
+    from ingest.multifile import _names_only_itself
+
+    def ome(*blocks: str) -> str:
+        return '<OME xmlns="x"><Image><Pixels>' + "".join(blocks) + "</Pixels></Image></OME>"
+
+    other = (
+        '<TiffData IFD="0" PlaneCount="2"><UUID FileName="b.ome.tif">urn:uuid:b</UUID></TiffData>'
+    )
+    assert _names_only_itself(ome(other), pages=2)  # renamed: all planes here
+    assert not _names_only_itself(ome(other), pages=1)  # planes this file does not hold
+    assert not _names_only_itself(ome('<TiffData IFD="0" PlaneCount="2"/>', other), pages=2)
+    two = other.replace("urn:uuid:b", "urn:uuid:c")
+    assert not _names_only_itself(ome(other, two), pages=4)

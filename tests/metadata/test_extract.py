@@ -8,6 +8,7 @@ import tifffile
 
 from core.errors import (
     CorruptInputError,
+    EmptyInputError,
     InputTooLargeError,
     UnsafeInputError,
     UnsupportedFormatError,
@@ -61,6 +62,40 @@ def test_dpi_is_not_a_pixel_size(tmp_path: Path, settings: Settings) -> None:
     rec = extract(_acq(p), settings)
     assert rec.value("pixels.physical_size_x") is None
     assert "dots per inch" in str(rec.unmapped["fairway.notes"]["tiff"])
+
+
+@pytest.mark.parametrize("dpi", [72, 96, 150, 300, 600, 1200])
+def test_dpi_written_per_centimetre_is_not_a_pixel_size(
+    tmp_path: Path, settings: Settings, dpi: int
+) -> None:
+    """A 96-dpi scan saved in pixels per cm is still 96 dpi, not 264.6 µm (issue 13.16)."""
+    p = tmp_path / "scan.tif"
+    per_cm = dpi / 2.54
+    tifffile.imwrite(
+        p,
+        blobs((40, 40), n=2, sigma=3, seed=1),
+        resolution=(per_cm, per_cm),
+        resolutionunit="CENTIMETER",
+        metadata=None,
+    )
+    rec = extract(_acq(p), settings)
+    assert rec.value("pixels.physical_size_x") is None
+    assert f"{dpi} dots per inch" in str(rec.unmapped["fairway.notes"]["tiff"])
+
+
+def test_a_microscope_resolution_in_centimetres_is_a_pixel_size(
+    tmp_path: Path, settings: Settings
+) -> None:
+    p = tmp_path / "cam.tif"
+    tifffile.imwrite(
+        p,
+        blobs((40, 40), n=2, sigma=3, seed=1),
+        resolution=(1 / 0.65e-4, 1 / 0.65e-4),  # 0.65 µm pixels
+        resolutionunit="CENTIMETER",
+        metadata=None,
+    )
+    rec = extract(_acq(p), settings)
+    assert rec.value("pixels.physical_size_x") == pytest.approx(0.65)
 
 
 def test_sidecar_fills_what_files_lack_and_conflicts_are_kept(
@@ -188,3 +223,50 @@ def test_vendor_file_with_entities_is_refused_before_the_plugin(
     p.write_bytes(b"\x70\x00\x00\x00" + header.encode(encoding) + bytes(64))
     with pytest.raises(UnsafeInputError, match="DOCTYPE"):
         extract(_acq(p, kind="bioio"), settings)
+
+
+def test_empty_files_are_refused_as_empty(tmp_path: Path, settings: Settings) -> None:
+    """A zero-byte image or sidecar is "empty file", not a reader's guess (issue 13.4)."""
+    image = tmp_path / "x.tif"
+    image.touch()
+    with pytest.raises(EmptyInputError, match="empty file") as err:
+        extract(_acq(image), settings)
+    assert str(image) in str(err.value)
+    side = tmp_path / "fairway.yaml"
+    side.touch()
+    with pytest.raises(EmptyInputError, match="empty file"):
+        read_sidecar(side, max_bytes=1000)
+
+
+def _declaring(path: Path, tags: dict[str, int]) -> Path:
+    """A 16x16 TIFF whose size tags are rewritten in place to declare other values."""
+    import io
+    import struct
+
+    buf = io.BytesIO()
+    tifffile.imwrite(buf, np.zeros((16, 16), np.uint8), metadata=None)
+    data = bytearray(buf.getvalue())
+    with tifffile.TiffFile(io.BytesIO(bytes(data))) as tif:
+        entries = {name: tif.pages.first.tags[name].offset for name in tags}
+    for name, value in tags.items():
+        struct.pack_into("<HII", data, entries[name] + 2, 4, 1, value)  # LONG, one value
+    path.write_bytes(bytes(data))
+    return path
+
+
+@pytest.mark.parametrize(
+    "tags",
+    [
+        {"ImageWidth": 4_000_000_000, "ImageLength": 4_000_000_000},
+        {"ImageWidth": 4_000_000_000, "ImageLength": 4_000_000_000, "RowsPerStrip": 4_000_000_000},
+    ],
+    ids=["strips-mismatch", "one-strip"],
+)
+def test_a_tiff_declaring_too_many_pixels_is_refused_as_over_size(
+    tmp_path: Path, settings: Settings, tags: dict[str, int]
+) -> None:
+    """4e9 x 4e9 pixels is over the size cap, not a transfer that was cut off (issue 13.16)."""
+    p = _declaring(tmp_path / "huge.tif", tags)
+    with pytest.raises(InputTooLargeError, match=r"declares .* above the cap") as err:
+        extract(_acq(p), settings)
+    assert "cut off" not in str(err.value) and "4000000000 x 4000000000" in str(err.value)
