@@ -218,11 +218,7 @@ def run_security(root: Path) -> dict[str, Any]:
     bombs = [
         r
         for r in rows
-* XXE (an external entity naming a canary file), billion-laughs / quadratic-blowup XML and
-  a 100,000-deep element nest in an OME-TIFF's description and in a ``.companion.ome``:
-  refused in < 1 s, < 100 MB more RSS;
-* sidecars: YAML alias bombs, keys with ``/``, ``..``, NUL, 4 KB values, deep nesting (up to
-  100,000 levels of YAML and JSON, refused in < 1 s);
+        if any(k in r["case"] for k in ("xxe", "laughs", "quadratic", "alias", "deep"))
     ]
     return {
         "cases": len(rows),
