@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import httpx
 import psutil
 import pytest
 
@@ -40,8 +41,8 @@ from tests.flows.served_harness import (
 POOL = "fairway-process"  # the pool prefect.yaml names
 #: the shipped schedules fire every 2 minutes / weekly; here every few seconds, nothing else
 FAST_SCHEDULES = {
-    "      - interval: 120\n": "      - interval: 4\n",
-    '      - cron: "0 3 * * 0"\n        timezone: UTC\n': "      - interval: 4\n",
+    "      - interval: 120\n": "      - interval: 3\n",
+    '      - cron: "0 3 * * 0"\n        timezone: UTC\n': "      - interval: 6\n",
 }
 
 
@@ -71,16 +72,39 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
         assert "InvalidRequestError" not in (root / "logs" / "prefect-server.log").read_text()
 
 
-def _wait_for(what: str, check: Callable[[], Any], timeout: float, served: Served) -> Any:
+def _wait_for(
+    what: str, check: Callable[[], Any], timeout: float, served: Served, deployment: str
+) -> Any:
+    """Poll ``check`` until it is truthy; fail at once if a run of ``deployment`` broke.
+
+    The timeouts are generous for a shared, loaded machine; on a quiet one each wait ends in
+    seconds.
+    """
     deadline = time.monotonic() + timeout
     while True:
         found = check()
         if found:
             return found
-        if time.monotonic() > deadline:
+        broken = [
+            r["state_name"]
+            for r in _runs(served, deployment)
+            if r["state_type"] in ("CRASHED", "FAILED")
+        ]
+        if broken or time.monotonic() > deadline:
             logs = {n: served.procs.log(n)[-2500:] for n in served.procs.procs}
-            pytest.fail(f"{what} within {timeout:.0f} s ({served.backend} backend); logs: {logs}")
+            pytest.fail(
+                f"{what} within {timeout:.0f} s ({served.backend} backend; runs of "
+                f"{deployment} that broke: {broken}); logs: {logs}"
+            )
         time.sleep(0.5)
+
+
+def _runs(served: Served, deployment: str) -> list[dict[str, Any]]:
+    try:
+        found = served.server.deployment(deployment)
+    except httpx.HTTPStatusError:
+        return []  # not created yet
+    return served.server.flow_runs(found["id"])
 
 
 def _archived(home: Path) -> list[str]:
@@ -128,7 +152,9 @@ def deployed(served: Served) -> Iterator[tuple[Path, Path]]:
     server.prefect("variable", "set", "fairway_inbox", str(inbox))
     server.prefect("variable", "set", "fairway_home", str(home))
     server.prefect("--no-prompt", "deploy", "--all", "--prefect-file", str(prefect_file))
+    listed = server.prefect("deployment", "ls").stdout
     for name in ("fairway-ingest/ingest", "fixity-audit/fixity-audit"):
+        assert name in listed
         # shipped inactive: nothing is scheduled before the facility switches them on
         assert [s["active"] for s in server.deployment(name)["schedules"]] == [False]
     server.prefect("deployment", "schedule", "resume", "--all")
@@ -152,7 +178,13 @@ def test_a_scheduled_ingest_run_archives_a_dropped_acquisition(
     assert deployment["parameters"]["sources"] == [str(inbox)]  # from the variables
     assert deployment["parameters"]["home"] == str(home)
     _drop_finished_acquisition(inbox, "served-ingest")
-    _wait_for("no scheduled run archived the acquisition", lambda: _archived(home), 90, served)
+    _wait_for(
+        "no scheduled run archived the acquisition",
+        lambda: _archived(home),
+        240,
+        served,
+        "fairway-ingest/ingest",
+    )
     rows = _status(home)
     assert [(Path(r["source"]).name, r["state"]) for r in rows] == [
         ("served-ingest.ome.tif", "archived")
@@ -169,7 +201,7 @@ def test_a_scheduled_fixity_audit_records_its_event(
     inbox, home = deployed
     if not _archived(home):
         _drop_finished_acquisition(inbox, "served-audit")
-    _wait_for("nothing archived", lambda: _archived(home), 90, served)
+    _wait_for("nothing archived", lambda: _archived(home), 240, served, "fairway-ingest/ingest")
     dataset = _status(home)[0]["dataset"]
 
     def verify_events() -> list[Any]:
@@ -181,7 +213,13 @@ def test_a_scheduled_fixity_audit_records_its_event(
         finally:
             catalog.close()
 
-    _wait_for("no scheduled audit recorded a verify event", verify_events, 60, served)
+    _wait_for(
+        "no scheduled audit recorded a verify event",
+        verify_events,
+        120,
+        served,
+        "fixity-audit/fixity-audit",
+    )
     done = subprocess.run(
         [exe("fairway"), "--home", str(home), "show", dataset, "--json"],
         capture_output=True,
@@ -198,12 +236,33 @@ def test_a_scheduled_fixity_audit_records_its_event(
     assert all(r["auto_scheduled"] for r in runs)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="flows/ingestion.py (owned by the `service` branch): Prefect's runner pickles "
-    "ingest_flow by value and its body reads the module-level ContextVar _CALLER_SECRETS: "
-    "`TypeError: cannot pickle '_contextvars.ContextVar' object`, every served run crashes",
+PICKLE_BUG = (
+    "flows/ingestion.py (owned by the `service` branch): `serve` and the runner cloudpickle "
+    "the flow; ingest_flow.fn is pickled by value (the module attribute is the Flow, not the "
+    "function) and its body reads the module-level ContextVars _CALLER_SECRETS and "
+    "PROGRESS_SINK: `TypeError: cannot pickle '_contextvars.ContextVar' object`, every run "
+    "of `fairway watch` with a server crashes. Fix: read them through module-level functions."
 )
+
+
+def test_the_audit_flow_pickles_as_prefect_serve_pickles_it() -> None:
+    import cloudpickle
+
+    from flows.fixity import audit_flow
+
+    cloudpickle.dumps(audit_flow)  # what prefect.flow_engine.run_flow_in_subprocess does
+
+
+@pytest.mark.xfail(strict=True, reason=PICKLE_BUG)
+def test_the_ingest_flow_pickles_as_prefect_serve_pickles_it() -> None:
+    import cloudpickle
+
+    from flows.ingestion import ingest_flow
+
+    cloudpickle.dumps(ingest_flow)
+
+
+@pytest.mark.xfail(strict=True, reason=PICKLE_BUG)
 def test_watch_with_a_server_serves_an_interval_schedule_and_stops_on_sigterm(
     served: Served,
 ) -> None:
@@ -215,7 +274,13 @@ def test_watch_with_a_server_serves_an_interval_schedule_and_stops_on_sigterm(
         served.server.env,
     )
     _drop_finished_acquisition(inbox, "served-watch")
-    _wait_for("`fairway watch` archived nothing", lambda: _archived(home), 90, served)
+    _wait_for(
+        "`fairway watch` archived nothing",
+        lambda: _archived(home),
+        240,
+        served,
+        "fairway-ingest/fairway-watch",
+    )
     assert [Path(r["source"]).name for r in _status(home)] == ["served-watch.ome.tif"]
     deployment = served.server.deployment("fairway-ingest/fairway-watch")
     runs = served.server.flow_runs(deployment["id"])
