@@ -8,7 +8,8 @@ ingest schedule, quiet window and deployment concurrency changed for the run (pr
 
 1. one Prefect worker: a batch of acquisitions is dropped; time until all are archived;
 2. two Prefect workers: the same with a new batch;
-3. two workers, a third batch, and one worker (with its running flow) is SIGKILLed as soon as
+3. three single acquisitions, one at a time (the latency of a file that waits for nothing);
+4. two workers, a last batch, and one worker (with its running flow) is SIGKILLed as soon as
    the first acquisition of the batch is archived; the survivor and the claim timeout finish
    the batch.
 
@@ -192,6 +193,12 @@ def main() -> None:
             phase_seconds["two"] = _wait(catalog_url, set(batch), args.timeout)
             print(f"2 workers: {len(batch)} in {phase_seconds['two']:.1f} s", flush=True)
 
+            for i in range(3):  # one at a time: the latency of a file that waits for nothing
+                batch = _drop(inbox, f"solo{i}", 1)
+                finished.update(batch)
+                _wait(catalog_url, set(batch), args.timeout)
+            print("3 single acquisitions done", flush=True)
+
             batch = _drop(inbox, "kill", args.per_batch)
             finished.update(batch)
             started = time.monotonic()
@@ -224,10 +231,18 @@ def main() -> None:
     load_after = Path("/proc/loadavg").read_text().split()[:3]
 
     ours = [s for s in finished if s in archived]
-    latencies = sorted(archived[s] - finished[s] for s in ours)
     sources = [r.source for r in rows]
     duplicates = (len(sources) - len(set(sources))) + max(0, len(bags) - len(set(sources)))
-    p95 = latencies[max(0, round(0.95 * len(latencies)) - 1)] if latencies else float("nan")
+
+    def latency(batches: tuple[str, ...]) -> tuple[float, float]:
+        """p50 and p95 of finished → archived over the acquisitions of ``batches``."""
+        got = sorted(
+            archived[s] - finished[s] for s in ours if Path(s).name.split("-")[0] in batches
+        )
+        if not got:
+            return float("nan"), float("nan")
+        return statistics.median(got), got[max(0, round(0.95 * len(got)) - 1)]
+
     n = args.per_batch
     print()
     print(
@@ -245,11 +260,15 @@ def main() -> None:
     print(f"| archived | {len(ours)} |")
     print(f"| duplicates | {duplicates} |")
     print(f"| lost | {len(finished) - len(ours)} |")
-    print(f"| latency finished → archived p50 | {statistics.median(latencies):.1f} s |")
-    print(
-        f"| latency finished → archived p95 | {p95:.1f} s "
-        f"(target quiet + interval + 10 = {args.quiet + args.interval + 10} s) |"
-    )
+    target = args.quiet + args.interval + 10
+    for label, batches in (
+        ("one at a time", ("solo0", "solo1", "solo2")),
+        ("batches, no failure", ("one", "two")),
+        ("batch with a worker SIGKILLed", ("kill",)),
+    ):
+        p50, p95 = latency(batches)
+        print(f"| latency finished → archived, {label}: p50 / p95 | {p50:.1f} s / {p95:.1f} s |")
+    print(f"| latency target (quiet + interval + 10 s) | {target} s |")
     print(f"| throughput, 1 Prefect worker | {n / phase_seconds['one'] * 60:.1f} acq/min |")
     print(f"| throughput, 2 Prefect workers | {n / phase_seconds['two'] * 60:.1f} acq/min |")
     print(f"| ratio 2 / 1 workers | {phase_seconds['one'] / phase_seconds['two']:.2f} |")

@@ -90,11 +90,15 @@ def _wait_for(
             for r in _runs(served, deployment)
             if r["state_type"] in ("CRASHED", "FAILED")
         ]
-        if broken or time.monotonic() > deadline:
+        scheduler_errors = re.findall(
+            r"ERROR .*schedule_(?:recent_)?deployments.*", served.procs.log("prefect-server")
+        )
+        if broken or scheduler_errors or time.monotonic() > deadline:
             logs = {n: served.procs.log(n)[-2500:] for n in served.procs.procs}
             pytest.fail(
                 f"{what} within {timeout:.0f} s ({served.backend} backend; runs of "
-                f"{deployment} that broke: {broken}); logs: {logs}"
+                f"{deployment} that broke: {broken}; scheduler errors: {scheduler_errors[:3]}); "
+                f"logs: {logs}"
             )
         time.sleep(0.5)
 
