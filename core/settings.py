@@ -176,6 +176,14 @@ def load_settings(home: Path | str | None = None, **overrides: Any) -> Settings:
     SettingsError
         If a value is invalid; the message names the setting and the source file.
     """
+    if isinstance(home, str) and not home.strip():
+        # what a deployment's `{{ prefect.variables.fairway_home }}` renders to when the
+        # variable was never set: never fall back to the working directory
+        raise SettingsError(
+            "the fairway home is an empty string",
+            hint="give a folder (--home, FAIRWAY_HOME); for the deployments in prefect.yaml "
+            "run `prefect variable set fairway_home DIR`, then `prefect deploy --all` again",
+        )
     home_path = Path(home) if home is not None else default_home()
     toml_path = home_path / "fairway.toml"
     from_file: dict[str, Any] = {}

@@ -46,3 +46,15 @@ def test_broken_toml_is_a_settings_error(tmp_path: Path) -> None:
     (tmp_path / "fairway.toml").write_text("[fairway\n")
     with pytest.raises(SettingsError, match=r"fairway\.toml"):
         load_settings(tmp_path)
+
+
+@pytest.mark.parametrize("home", ["", "  "])
+def test_an_empty_home_is_a_settings_error(
+    home: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # a Prefect variable that was never set renders as "" in a deployment's parameters: that
+    # must not silently make the worker's working directory the fairway home
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SettingsError, match="fairway_home"):
+        load_settings(home)
+    assert list(tmp_path.iterdir()) == []
