@@ -26,6 +26,7 @@ from datetime import UTC, date, datetime
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import numpy as np
 import zarr
@@ -176,19 +177,23 @@ def _provenance(crate: Any, events: list[dict[str, Any]], tools: dict[str, str])
             "softwareRequirements": [f"{k}=={v}" for k, v in sorted(tools.items())],
         }
     )
+    agents: set[str] = set()
     for n, e in enumerate(events):
+        # a curator has one entity however many changes (events) and versions they made
+        agent = f"#agent-{quote(str(e['actor']), safe='')}"
         crate.add_jsonld(
             {
                 "@id": f"#step-{n}",
                 "@type": "CreateAction" if e["step"] != "curate" else "UpdateAction",
                 "name": f"{e['step']}: {e['action']}",
                 "endTime": e["at"],
-                "agent": {"@id": f"#agent-{e['actor']}"} if e["step"] == "curate" else None,
+                "agent": {"@id": agent} if e["step"] == "curate" else None,
                 "instrument": {"@id": "#software-environment"},
             }
         )
-        if e["step"] == "curate":
-            crate.add_jsonld({"@id": f"#agent-{e['actor']}", "@type": "Person", "name": e["actor"]})
+        if e["step"] == "curate" and agent not in agents:
+            agents.add(agent)
+            crate.add_jsonld({"@id": agent, "@type": "Person", "name": e["actor"]})
 
 
 def _cell(value: Any) -> str:
