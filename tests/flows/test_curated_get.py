@@ -68,14 +68,27 @@ def _get_and_open(home: Path, dataset: str, dest: Path) -> dict[str, dict[str, o
 
 
 def _curators(graph: dict[str, dict[str, object]]) -> set[str]:
-    return {str(e["name"]) for e in graph.values() if e.get("@type") == "Person" and
-            any(str(a.get("agent", {}).get("@id")) == e["@id"]  # type: ignore[union-attr]
-                for a in graph.values() if a.get("@type") == "UpdateAction" and a.get("agent"))}  # fmt: skip
+    """Names of the people the crate's update actions name as their agent."""
+    agents = {
+        str(a["agent"]["@id"])  # type: ignore[index]
+        for a in graph.values()
+        if a.get("@type") == "UpdateAction" and a.get("agent")
+    }
+    return {str(graph[i]["name"]) for i in agents if graph[i].get("@type") == "Person"}
 
 
 def test_get_after_one_fix(home: Path, tmp_path: Path) -> None:
     dataset = _dataset(home, "one")
-    _fix(home, dataset, "--set", "study.title=Curated title of the focal adhesion study", "--reason", "r", "--by", "anna")
+    _fix(
+        home,
+        dataset,
+        "--set",
+        "study.title=Curated title of the focal adhesion study",
+        "--reason",
+        "r",
+        "--by",
+        "anna",
+    )
     graph = _get_and_open(home, dataset, tmp_path)
     assert graph["./"]["name"] == "Curated title of the focal adhesion study"
     assert _curators(graph) == {"anna"}
@@ -84,10 +97,14 @@ def test_get_after_one_fix(home: Path, tmp_path: Path) -> None:
 def test_get_after_bulk_fixes_from_csv_and_yaml(home: Path, tmp_path: Path) -> None:
     dataset = _dataset(home, "bulk")
     table = tmp_path / "fixes.csv"
-    table.write_text(f"dataset,study.title,study.keywords[4]\n{dataset},Title written by a bulk CSV fix,csv\n")
+    table.write_text(
+        f"dataset,study.title,study.keywords[4]\n{dataset},Title written by a bulk CSV fix,csv\n"
+    )
     _fix(home, "--from", str(table), "--reason", "bulk csv", "--by", "anna")
     doc = tmp_path / "fixes.yaml"
-    doc.write_text(f"{dataset}:\n  study.title: Title written by a bulk YAML fix\n  study.keywords[5]: yaml\n")
+    doc.write_text(
+        f"{dataset}:\n  study.title: Title written by a bulk YAML fix\n  study.keywords[5]: yaml\n"
+    )
     _fix(home, "--from", str(doc), "--reason", "bulk yaml", "--by", "anna")
     graph = _get_and_open(home, dataset, tmp_path / "out")
     assert graph["./"]["name"] == "Title written by a bulk YAML fix"
@@ -98,17 +115,42 @@ def test_get_after_bulk_fixes_from_csv_and_yaml(home: Path, tmp_path: Path) -> N
 def test_get_after_accepting_suggestions(home: Path, tmp_path: Path) -> None:
     dataset = _dataset(home, "suggest")
     fixed = _fix(
-        home, dataset, "--accept-suggestions", "--set", "study.title=Title set beside accepted suggestions", "--reason", "r",
-        "--by", "anna",
-    )  # fmt: skip
+        home,
+        dataset,
+        "--accept-suggestions",
+        "--set",
+        "study.title=Title set beside accepted suggestions",
+        "--reason",
+        "r",
+        "--by",
+        "anna",
+    )
     assert fixed["metadata_version"] == 2
     assert _curators(_get_and_open(home, dataset, tmp_path)) == {"anna"}
 
 
 def test_get_after_two_curators(home: Path, tmp_path: Path) -> None:
     dataset = _dataset(home, "two")
-    _fix(home, dataset, "--set", "study.title=First curator's title of the study", "--reason", "one", "--by", "anna")
-    _fix(home, dataset, "--set", "study.title=Second curator's title of the study", "--reason", "two", "--by", "Ben Curator")
+    _fix(
+        home,
+        dataset,
+        "--set",
+        "study.title=First curator's title of the study",
+        "--reason",
+        "one",
+        "--by",
+        "anna",
+    )
+    _fix(
+        home,
+        dataset,
+        "--set",
+        "study.title=Second curator's title of the study",
+        "--reason",
+        "two",
+        "--by",
+        "Ben Curator",
+    )
     graph = _get_and_open(home, dataset, tmp_path)
     assert graph["./"]["name"] == "Second curator's title of the study"
     assert _curators(graph) == {"anna", "Ben Curator"}
