@@ -26,7 +26,7 @@ from metadata.suggest import suggestions
 from targets.copies import open_copies
 from targets.versions import metadata_view, write_version
 from validators import validate
-from validators.schema import schema_modules, unknown_fields
+from validators.schema import field_path_problem
 
 __all__ = ["FixResult", "fix_datasets"]
 
@@ -41,6 +41,18 @@ class FixResult(BaseModel):
     metadata_version: int | None = None
     copies: list[str] = []
     warning: str | None = None
+
+
+def _unknown_paths(changes: Mapping[str, JsonValue], record: MetadataRecord) -> list[str]:
+    """Why each path of ``changes`` is not a field (schema, or one the record holds already)."""
+    out = []
+    for path in changes:
+        if path in record.fields:
+            continue  # an extracted field outside the schema (experimenters...) stays fixable
+        problem = field_path_problem(path)
+        if problem is not None:
+            out.append(f"'{path}' is not a field of the metadata schema: {problem}")
+    return out
 
 
 def fix_datasets(
@@ -74,14 +86,11 @@ def fix_datasets(
             if row is None or row.state != State.ARCHIVED.value or row.record is None:
                 problems.append(f"{dataset}: no archived dataset of that name")
                 continue
-            unknown = unknown_fields(changes)
-            if unknown:
-                raise InvalidFixError(
-                    f"'{unknown[0]}' is not a field of the metadata schema",
-                    where=dataset,
-                    hint=f"field paths start with one of: {', '.join(schema_modules())}",
-                )
             record = MetadataRecord.model_validate(row.record)
+            unknown = _unknown_paths(changes, record)
+            if unknown:
+                problems.extend(f"{dataset}: {u}" for u in unknown)
+                continue
             if accept_suggestions:
                 offered = {k: s.value for k, s in suggestions(record).items()}
                 changes = {**offered, **changes}

@@ -238,3 +238,51 @@ def test_an_interrupted_version_commit_is_finished_or_dropped(
     assert versions.recover(bag) is False
     assert not (bag / versions.UPDATE_DIR).exists()
     bagit.Bag(str(bag)).validate()
+
+
+def test_misspelled_field_paths_are_refused_with_the_nearest_names(
+    home: Path, tmp_path: Path
+) -> None:
+    b = _dataset(home, "b.tif")
+    base = ["--home", str(home), "fix", b, "--reason", "typo"]
+    for path, nearest in (
+        ("study.licence", "study.license"),
+        ("study.titel", "study.title"),
+        ("study.authors[0].orcd", "study.authors[0].orcid"),
+        ("pixels.physical_sise_x", "pixels.physical_size_x"),
+        ("studdy.title", "study"),
+    ):
+        result = runner.invoke(app, [*base, "--set", f"{path}=CC-BY-4.0"])
+        assert result.exit_code == 2, (path, result.output)
+        assert "not a field of the metadata schema" in result.output
+        assert f"did you mean {nearest}" in result.output, result.output
+    # a list index on a value, a group set as a value: refused too
+    for path in ("study.title[0]", "study"):
+        result = runner.invoke(app, [*base, "--set", f"{path}=x"])
+        assert result.exit_code == 2 and "not a field of the metadata schema" in result.output
+    # bulk CSV and YAML: one wrong header refuses the whole file, nothing is changed
+    a = _dataset(home, "a.ome.tif")
+    table = tmp_path / "fixes.csv"
+    table.write_text(f"dataset,study.license,study.titel\n{a},CC0-1.0,A long enough title\n")
+    doc = tmp_path / "fixes.yaml"
+    doc.write_text(f"{a}:\n  study.license: CC0-1.0\n{b}:\n  study.licence: CC0-1.0\n")
+    for source in (table, doc):
+        result = runner.invoke(
+            app, ["--home", str(home), "fix", "--from", str(source), "--reason", "bulk"]
+        )
+        assert result.exit_code == 2, result.output
+        assert "did you mean study." in result.output and "nothing was changed" in result.output
+    catalog = Catalog.open(load_settings(home).catalog_url)
+    try:
+        for d in (a, b):
+            row = catalog.find(d)
+            assert row is not None
+            assert not [e for e in catalog.events(row.id) if e.step == "curate"]
+    finally:
+        catalog.close()
+    # a unit beside a quantity, and a field the record already holds, stay fixable
+    ok = runner.invoke(
+        app,
+        [*base, "--set", "pixels.physical_size_x=0.2", "--set", "pixels.physical_size_x_unit=µm"],
+    )
+    assert ok.exit_code == 0, ok.output
