@@ -53,9 +53,26 @@ HomeOpt = Annotated[
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
 
 
+#: the commands that may start a new home; every other one refuses a home without a catalog
+STARTS_A_HOME = frozenset({"ingest", "watch", "demo", "dicom-listen"})
+
+
 def _settings(ctx: typer.Context, **overrides: Any) -> Settings:
     home = ctx.obj.get("home") if ctx.obj else None
-    return load_settings(home, **overrides)
+    settings = load_settings(home, **overrides)
+    catalog = settings.catalog_url
+    if (
+        ctx.info_name not in STARTS_A_HOME
+        and catalog.startswith("sqlite:///")
+        and not Path(catalog.removeprefix("sqlite:///")).is_file()
+    ):
+        # a mistyped --home would otherwise become a new, empty home without a word
+        raise SettingsError(
+            "no catalog in this home",
+            where=settings.home,
+            hint="check --home and FAIRWAY_HOME; `fairway ingest` or `fairway demo` starts a home",
+        )
+    return settings
 
 
 def _print_json(data: Any) -> None:

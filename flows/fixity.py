@@ -20,7 +20,7 @@ from pydantic import BaseModel
 
 from catalog import Catalog, worker_id
 from catalog.models import AcquisitionRow
-from core.errors import TargetError
+from core.errors import FinalError, TargetError
 from core.records import Finding, MetadataRecord, State, ValidationReport
 from core.settings import Settings, load_settings
 from targets import LocalArchive
@@ -30,6 +30,7 @@ from targets.package import RECORD_FILE, REPORT_FILE
 __all__ = [
     "AuditResult",
     "CopyAudit",
+    "NoSuchDatasetError",
     "RepairResult",
     "audit",
     "audit_copies",
@@ -38,6 +39,10 @@ __all__ = [
 ]
 
 PRIMARY = "primary"
+
+
+class NoSuchDatasetError(FinalError):
+    """A dataset id the catalog does not know (a typo): a usage error, not damage."""
 
 
 class CopyAudit(BaseModel):
@@ -100,7 +105,13 @@ def _result(dataset: str, audits: list[CopyAudit]) -> AuditResult:
 
 
 def audit(settings: Settings, datasets: list[str] | None = None) -> list[AuditResult]:
-    """Audit ``datasets`` (default: every archived one) in every copy; one event each."""
+    """Audit ``datasets`` (default: every archived one) in every copy; one event each.
+
+    Raises
+    ------
+    NoSuchDatasetError
+        A named dataset is not in the catalog (nothing was audited).
+    """
     archive = LocalArchive(settings.archive_root, processes=settings.workers)
     copies = open_copies(settings)
     actor = worker_id()
@@ -112,6 +123,11 @@ def audit(settings: Settings, datasets: list[str] | None = None) -> list[AuditRe
             rows = list(catalog.acquisitions(State.ARCHIVED))
         else:
             rows = [catalog.find(d) for d in datasets]
+            unknown = [d for d, r in zip(datasets, rows, strict=True) if r is None]
+            if unknown:
+                raise NoSuchDatasetError(
+                    "no such dataset", where=", ".join(unknown), hint="`fairway status` lists them"
+                )
         for name, row in zip(datasets or [r.dataset for r in rows if r], rows, strict=False):
             if row is None or row.state != State.ARCHIVED.value:
                 state = row.state if row is not None else "unknown"
@@ -164,6 +180,11 @@ def repair(settings: Settings, dataset: str) -> RepairResult:
 
     Also completes a dataset quarantined because a copy could not be written: when its
     primary bag verifies and every copy is brought up to it, it becomes archived.
+
+    Raises
+    ------
+    NoSuchDatasetError
+        The catalog does not know ``dataset``.
     """
     archive = LocalArchive(settings.archive_root, processes=settings.workers)
     copies = open_copies(settings)
@@ -171,6 +192,10 @@ def repair(settings: Settings, dataset: str) -> RepairResult:
     catalog = Catalog.open(settings.catalog_url)
     try:
         row = catalog.find(dataset)
+        if row is None:
+            raise NoSuchDatasetError(
+                "no such dataset", where=dataset, hint="`fairway status` lists them"
+            )
         storage_failure = (
             row is not None
             and row.state == State.QUARANTINED.value
