@@ -563,9 +563,15 @@ def search(
         str | None, typer.Option("--fair-level", help="At least this FAIR level.")
     ] = None,
     limit: Annotated[int, typer.Option(min=1, max=10_000)] = 50,
+    include_embargoed: Annotated[
+        bool,
+        typer.Option(
+            "--include-embargoed", help="Curators: also list embargoed datasets (with the date)."
+        ),
+    ] = False,
     as_json: JsonOpt = False,
 ) -> None:
-    """Find archived datasets by words and facets."""
+    """Find archived datasets by words and facets (embargoed ones are not listed)."""
     from catalog import Catalog
     from catalog.search import SearchFilters
     from core.records import FAIR_LEVELS
@@ -583,6 +589,7 @@ def search(
             since=since.date() if since else None,
             until=until.date() if until else None,
             fair_level=fair_level,
+            include_embargoed=include_embargoed,
         )
         catalog = Catalog.open(_settings(ctx).catalog_url)
         try:
@@ -599,9 +606,9 @@ def search(
     for col in ("dataset", "title", "organism", "method", "acquired", "FAIR level"):
         table.add_column(col, overflow="fold")
     for h in hits:
-        table.add_row(
-            h.dataset, h.title[:60], h.organism, h.method[:40], h.acquired[:10], h.fair_level
-        )
+        note = f" (embargoed until {h.embargoed_until})" if h.embargoed_until else ""
+        level = h.fair_level + note
+        table.add_row(h.dataset, h.title[:60], h.organism, h.method[:40], h.acquired[:10], level)
     out.print(table)
 
 

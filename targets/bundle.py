@@ -31,9 +31,10 @@ from urllib.parse import quote
 import numpy as np
 import zarr
 
-from core.errors import FinalError, TargetError
+from core.errors import TargetError
 from core.files import building_folder, file_digest
 from core.records import FAIR_LEVELS, MetadataRecord, ValidationReport
+from core.release import NotReleasedError, check_release
 from targets.crate import build_crate
 from targets.package import RECORD_FILE, REPORT_FILE
 from validators.report import report_markdown
@@ -52,8 +53,8 @@ TOOLS = (
 )
 
 
-class NotFetchableError(FinalError):
-    """The dataset may not be handed out (embargo, or below its profile's level)."""
+#: the refusal of a dataset that may not leave (the release policy's error, under its old name)
+NotFetchableError = NotReleasedError
 
 
 def _versions() -> dict[str, str]:
@@ -67,25 +68,8 @@ def _versions() -> dict[str, str]:
 
 
 def check_fetchable(record: MetadataRecord, report: ValidationReport, today: date) -> None:
-    """Refuse an embargoed dataset or one below its profile's level, saying why."""
-    released = record.value("study.release_date")
-    if released is not None:
-        try:
-            when = date.fromisoformat(str(released)[:10])
-        except ValueError:
-            when = None
-        if when is not None and when > today:
-            raise NotFetchableError(
-                f"embargoed until {when.isoformat()} (study.release_date)",
-                where=report.dataset,
-                hint="ask the data's owner, or fetch it after the release date",
-            )
-    if report.target and not report.meets_target:
-        raise NotFetchableError(
-            f"FAIR level {report.fair_level} is below its profile's {report.target}",
-            where=report.dataset,
-            hint=f"`fairway gaps {report.dataset}` lists what a curator must supply first",
-        )
+    """Refuse an embargoed dataset or one below its profile's level (the release policy)."""
+    check_release(record, report, today)
 
 
 def _first_image(store: Path) -> tuple[Any, list[str], list[dict[str, Any]]]:
