@@ -286,3 +286,37 @@ def test_misspelled_field_paths_are_refused_with_the_nearest_names(
         [*base, "--set", "pixels.physical_size_x=0.2", "--set", "pixels.physical_size_x_unit=µm"],
     )
     assert ok.exit_code == 0, ok.output
+
+
+def test_accepted_suggestions_keep_the_units_of_quantities(corpus: Path, tmp_path: Path) -> None:
+    """The CZI's OME says ExposureTime="100.0" ExposureTimeUnit="ms": never "100 s"."""
+    import shutil
+
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    shutil.copy(corpus / "czi" / "CD_s_1_t_3_c_2_z_5.czi", inbox)
+    age(inbox)
+    home = tmp_path / "home"
+    ingested = runner.invoke(app, ["--home", str(home), "ingest", str(inbox), "--json"])
+    assert ingested.exit_code == 0, ingested.output
+    [outcome] = json.loads(ingested.stdout)["outcomes"]
+    assert outcome["outcome"] == "archived", outcome
+    dataset = outcome["dataset"]
+    shown = json.loads(runner.invoke(app, ["--home", str(home), "show", dataset, "--json"]).stdout)
+    fields = shown["record"]["fields"]
+    # every extracted quantity carries its unit
+    assert fields["planes[0].exposure_time"]["value"] == 100.0
+    assert fields["planes[0].exposure_time_unit"]["value"] == "ms"
+    for key in fields:
+        if key.endswith(("exposure_time", "delta_t", "excitation_wavelength")):
+            assert f"{key}_unit" in fields, key
+    result = runner.invoke(
+        app,
+        ["--home", str(home), "fix", dataset, "--accept-suggestions", "--reason", "r", "--json"],
+    )
+    assert result.exit_code == 0, result.output
+    [fixed] = json.loads(result.stdout)
+    changes = {c["path"]: c["new"] for c in fixed["changes"]}
+    drafted = str(changes["acquisition.image_acquisition_parameters"])
+    assert "exposure 100 ms" in drafted or "exposure 0.1 s" in drafted, drafted
+    assert "100 s" not in drafted
