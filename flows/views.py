@@ -10,7 +10,7 @@ from catalog import Catalog
 from catalog.models import AcquisitionRow
 from core.errors import TargetError
 from core.records import FAIR_LEVELS, Finding
-from targets.versions import list_versions, read_version
+from targets.versions import list_versions, read_version, read_version_report
 from validators.report import DEFAULT_TARGET
 from validators.schema import blocked_level, severity_for
 
@@ -140,8 +140,8 @@ def show_view(
 ) -> dict[str, Any]:
     """Everything about one dataset (``fairway show --json``).
 
-    With ``metadata_version``, ``record`` is that archived version's record, read back from
-    the archive (the catalog holds the current one).
+    With ``metadata_version``, ``record`` and ``validation`` are that archived version's
+    record and report, read back from the archive (the catalog holds the current ones).
 
     Raises
     ------
@@ -154,6 +154,7 @@ def show_view(
         if not row.location:
             raise TargetError("the dataset is not archived", where=row.dataset)
         record = read_version(Path(row.location), metadata_version).model_dump(mode="json")
+        report = read_version_report(Path(row.location), metadata_version).model_dump(mode="json")
     findings = report.get("findings", [])
     counts: dict[str, int] = {}
     for f in findings:

@@ -320,3 +320,25 @@ def test_accepted_suggestions_keep_the_units_of_quantities(corpus: Path, tmp_pat
     drafted = str(changes["acquisition.image_acquisition_parameters"])
     assert "exposure 100 ms" in drafted or "exposure 0.1 s" in drafted, drafted
     assert "100 s" not in drafted
+
+
+def test_show_of_an_old_version_shows_that_versions_findings(home: Path) -> None:
+    b = _dataset(home, "b.tif")
+    base = ["--home", str(home), "show", b, "--json"]
+    before = json.loads(runner.invoke(app, base).stdout)["validation"]
+    fixed = runner.invoke(
+        app,
+        ["--home", str(home), "fix", b, "--reason", "r", "--set", "study.title=A title that is long enough for the schema",
+         "--set", "study.license=CC-BY-4.0", "--set", "pixels.physical_size_x=0.2"],
+    )  # fmt: skip
+    assert fixed.exit_code == 0, fixed.output
+    now = json.loads(runner.invoke(app, base).stdout)["validation"]
+    assert now["counts"] != before["counts"]
+    old = json.loads(runner.invoke(app, [*base, "--metadata-version", "1"]).stdout)
+    assert old["validation"]["counts"] == before["counts"]
+    assert old["validation"]["findings"] == before["findings"]
+    assert old["validation"]["fair_level"] == before["fair_level"]
+    current = json.loads(runner.invoke(app, [*base, "--metadata-version", "2"]).stdout)
+    assert current["validation"]["counts"] == now["counts"]
+    text = runner.invoke(app, ["--home", str(home), "show", b, "--metadata-version", "1"])
+    assert f"findings: {before['counts']}" in text.output
