@@ -131,9 +131,11 @@ def _summary_table(summary: Any) -> Table:
         colour = {"archived": "green", "duplicate": "cyan", "pending": "yellow"}.get(
             o.outcome, "red"
         )
+        # a duplicate is said as what it is: "already archived" (the reason names the dataset)
+        said = f"already {o.state}" if o.outcome == "duplicate" and o.state else o.outcome
         table.add_row(
             Path(o.source).name,
-            f"[{colour}]{o.outcome}[/{colour}]",
+            f"[{colour}]{said}[/{colour}]",
             o.dataset or "",
             o.fair_level or "",
             (o.reason or "")[:160],
@@ -384,7 +386,7 @@ def gaps(
     as_json: JsonOpt = False,
 ) -> None:
     """List metadata gaps and structural findings, with how to fix each."""
-    from flows.views import findings_of, work_queue
+    from flows.views import findings_of, proposal_findings, work_queue
     from validators.profiles import load_profiles
 
     try:
@@ -403,7 +405,10 @@ def gaps(
     except FairwayError as exc:
         _fail(exc)
         return
-    catalog.close()
+    try:  # a re-delivery's differing sidecar: proposed curations, listed with the findings
+        proposed = {r.dataset: proposal_findings(catalog, r) for r in rows if not queue}
+    finally:
+        catalog.close()
     if queue:
         entries = work_queue(rows, target)
         if as_json:
@@ -424,7 +429,7 @@ def gaps(
             )
         out.print(table)
         return
-    findings = [f for r in rows for f in findings_of(r, target)]
+    findings = [f for r in rows for f in [*findings_of(r, target), *proposed[r.dataset]]]
     if as_json:
         _print_json(findings)
         return

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -19,6 +20,7 @@ __all__ = [
     "findings_of",
     "iso",
     "metadata_versions",
+    "proposal_findings",
     "show_view",
     "status_row",
     "work_queue",
@@ -67,6 +69,43 @@ def findings_of(row: AcquisitionRow, target: str | None = None) -> list[dict[str
                 item["severity"] = severity_for(blocks, target).value
             item["blocks"] = blocks
         out.append(item)
+    return out
+
+
+def proposal_findings(catalog: Catalog, row: AcquisitionRow) -> list[dict[str, Any]]:
+    """Proposed curations of a dataset not yet applied, shaped as findings (``gaps``).
+
+    A re-delivery whose sidecar differs from the archived record leaves a proposal event
+    (:func:`flows.curation.propose_redelivery`); the latest proposal per field is shown
+    until the record holds its value.
+    """
+    fields = (row.record or {}).get("fields", {})
+    latest: dict[str, tuple[dict[str, Any], Any]] = {}
+    for event in catalog.events(row.id):
+        if event.step == "propose":
+            for change in (event.detail or {}).get("changes", []):
+                latest[change["path"]] = (change, event)
+    out = []
+    for path, (change, event) in sorted(latest.items()):
+        held = fields.get(path, {}).get("value")
+        if held == change["new"]:
+            continue
+        new = change["new"] if isinstance(change["new"], str) else json.dumps(change["new"])
+        out.append(
+            {
+                "dataset": row.dataset,
+                "path": path,
+                "module": "curation",
+                "level": "proposed",
+                "severity": "info",
+                "message": f"a re-delivery's sidecar ({Path(change['sidecar']).name}, "
+                f"{iso(event.at)}) says {change['new']!r}; the archive holds {held!r}",
+                "fix_hint": f"fairway fix {row.dataset} --set '{path}={new}' "
+                "--reason 're-delivered sidecar'",
+                "check": "proposed-curation",
+                "blocks": None,
+            }
+        )
     return out
 
 
