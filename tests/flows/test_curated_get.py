@@ -70,7 +70,7 @@ def _get_and_open(home: Path, dataset: str, dest: Path) -> dict[str, dict[str, o
 def _curators(graph: dict[str, dict[str, object]]) -> set[str]:
     """Names of the people the crate's update actions name as their agent."""
     agents = {
-        str(a["agent"]["@id"])  # type: ignore[index]
+        str(a["agent"]["@id"])
         for a in graph.values()
         if a.get("@type") == "UpdateAction" and a.get("agent")
     }

@@ -326,11 +326,15 @@ def test_show_of_an_old_version_shows_that_versions_findings(home: Path) -> None
     b = _dataset(home, "b.tif")
     base = ["--home", str(home), "show", b, "--json"]
     before = json.loads(runner.invoke(app, base).stdout)["validation"]
+    sets = [
+        "study.title=A title that is long enough for the schema",
+        "study.license=CC-BY-4.0",
+        "pixels.physical_size_x=0.2",
+    ]
     fixed = runner.invoke(
         app,
-        ["--home", str(home), "fix", b, "--reason", "r", "--set", "study.title=A title that is long enough for the schema",
-         "--set", "study.license=CC-BY-4.0", "--set", "pixels.physical_size_x=0.2"],
-    )  # fmt: skip
+        ["--home", str(home), "fix", b, "--reason", "r", *(f"--set={a}" for a in sets)],
+    )
     assert fixed.exit_code == 0, fixed.output
     now = json.loads(runner.invoke(app, base).stdout)["validation"]
     assert now["counts"] != before["counts"]
