@@ -9,17 +9,25 @@ substrings; dates compare as ISO 8601 text.
 from __future__ import annotations
 
 import re
-from datetime import date
+from datetime import UTC, date, datetime
 from typing import Any
 
 from pydantic import BaseModel
-from sqlalchemy import column, delete, select, table, text
+from sqlalchemy import column, delete, or_, select, table, text
 from sqlalchemy.orm import Session
 
-from catalog.models import SearchRow, utcnow
+from catalog.models import AcquisitionRow, SearchRow, utcnow
 from core.records import FAIR_LEVELS, MetadataRecord
+from core.release import embargoed_until
 
-__all__ = ["SearchFilters", "SearchHit", "index_dataset", "search_datasets", "search_document"]
+__all__ = [
+    "SearchFilters",
+    "SearchHit",
+    "hit_values",
+    "index_dataset",
+    "search_datasets",
+    "search_document",
+]
 
 
 class SearchFilters(BaseModel):
@@ -32,6 +40,8 @@ class SearchFilters(BaseModel):
     since: date | None = None
     until: date | None = None
     fair_level: str | None = None
+    #: curators: also list embargoed datasets (researchers never see them)
+    include_embargoed: bool = False
 
 
 class SearchHit(BaseModel):
@@ -44,6 +54,7 @@ class SearchHit(BaseModel):
     instrument: str
     acquired: str
     fair_level: str
+    embargoed_until: str | None = None
 
 
 def _values(record: MetadataRecord, prefix: str, suffix: str) -> list[str]:
@@ -112,6 +123,74 @@ def search_document(record: MetadataRecord, dataset: str, fair_level: str) -> di
     }
 
 
+def _display(record: MetadataRecord, prefix: str, leaves: tuple[str, ...]) -> str:
+    """The record's values of a facet as written: the first leaf each item has."""
+    pattern = re.compile(rf"^{re.escape(prefix)}\[(\d+)\]\.")
+    indices = sorted({int(m.group(1)) for key in record.fields if (m := pattern.match(key))})
+    items = []
+    for i in indices:
+        for leaf in leaves:
+            value = record.value(f"{prefix}[{i}].{leaf}")
+            if value is not None:
+                items.append(str(value))
+                break
+    return ", ".join(items)
+
+
+def hit_values(record: MetadataRecord, dataset: str) -> dict[str, str]:
+    """What a search hit shows of a dataset: the record's values, not the index's."""
+    v = record.value
+    instrument = " ".join(
+        str(x)
+        for x in (v("instrument.microscope.manufacturer"), v("instrument.microscope.model"))
+        if x
+    )
+    return {
+        "title": str(v("study.title") or v("image.name") or dataset),
+        "organism": _display(
+            record, "biosample.organism", ("scientific_name", "common_name", "ncbi_taxon")
+        ),
+        "method": _display(record, "acquisition.imaging_method", ("label", "term_id")),
+        "instrument": instrument or str(v("instrument.registry_id") or ""),
+        "acquired": str(v("image.acquisition_date") or "")[:32],
+    }
+
+
+#: an ontology term as a CURIE (``FBbi:00000253``), with an underscore, or as its OBO IRI
+_TERM = re.compile(r"(?:https?://purl\.obolibrary\.org/obo/|obo:)?([A-Za-z][A-Za-z0-9]*)[:_](\d+)")
+
+
+def _term_forms(value: str) -> list[str] | None:
+    """The forms a term id takes in the index (lower-cased), or ``None`` for plain words."""
+    match = _TERM.fullmatch(value.strip())
+    if match is None:
+        return None
+    prefix, local = match.group(1).lower(), match.group(2)
+    return [f"{prefix}:{local}", f"{prefix}_{local}"]
+
+
+def _escape_like(text: str) -> str:
+    return text.replace("/", "//").replace("%", "/%").replace("_", "/_")
+
+
+def _facet(column_: Any, value: str) -> Any:
+    """A facet condition: a term id in any form as a whole id, else a substring."""
+    forms = _term_forms(value)
+    if forms is None:
+        return column_.contains(value.lower(), autoescape=True)
+    # a whole id: at the end of an entry (entries are joined with ' | '), never a prefix
+    return or_(
+        *(
+            cond
+            for form in forms
+            for cond in (
+                column_.like(f"%{_escape_like(form)}", escape="/"),
+                column_.like(f"%{_escape_like(form)} |%", escape="/"),
+            )
+        )
+    )
+
+
 def index_dataset(s: Session, acquisition_id: str, document: dict[str, Any]) -> None:
     """Insert or replace a dataset's search row (and its full text) in the session."""
     dataset = document["dataset"]
@@ -139,7 +218,7 @@ def _filtered(stmt: Any, f: SearchFilters) -> Any:
         (SearchRow.study, f.study),
     ):
         if value:
-            stmt = stmt.where(facet.contains(value.lower(), autoescape=True))
+            stmt = stmt.where(_facet(facet, value))
     if f.since:
         stmt = stmt.where(SearchRow.acquired >= f.since.isoformat())
     if f.until:
@@ -152,18 +231,14 @@ def _filtered(stmt: Any, f: SearchFilters) -> Any:
 def search_datasets(
     s: Session, query: str, filters: SearchFilters, limit: int = 50
 ) -> list[SearchHit]:
-    """Datasets matching ``query`` (full text; may be empty) and the filters, best first."""
-    columns = [
-        SearchRow.dataset,
-        SearchRow.title,
-        SearchRow.organism,
-        SearchRow.method,
-        SearchRow.instrument,
-        SearchRow.acquired,
-        SearchRow.fair_level,
-    ]
+    """Datasets matching ``query`` (full text; may be empty) and the filters, best first.
+
+    Each hit shows the record's values. Embargoed datasets are left out unless
+    ``filters.include_embargoed`` (curators); then each says until when.
+    """
+    columns = [SearchRow.dataset, SearchRow.fair_level, AcquisitionRow.record]
     dialect = s.get_bind().dialect.name
-    stmt = select(*columns)
+    stmt = select(*columns).join(AcquisitionRow, AcquisitionRow.id == SearchRow.acquisition_id)
     terms = query.strip()
     if terms and dialect == "sqlite":
         fts = _fts5_query(terms)
@@ -184,5 +259,28 @@ def search_datasets(
         )
     elif terms:  # another database: a plain substring match
         stmt = stmt.where(SearchRow.body.contains(terms, autoescape=True))
-    stmt = _filtered(stmt, filters).order_by(SearchRow.acquired.desc()).limit(limit)
-    return [SearchHit(**dict(row._mapping)) for row in s.execute(stmt)]
+    stmt = _filtered(stmt, filters).order_by(SearchRow.acquired.desc())
+    if filters.include_embargoed:
+        stmt = stmt.limit(limit)
+    hits: list[SearchHit] = []
+    today = datetime.now(UTC).date()
+    # embargoed rows are skipped here (the release date is in the record): read in batches
+    for row in s.execute(stmt.execution_options(yield_per=200)):
+        fields = (row.record or {}).get("fields", {})
+        record = MetadataRecord.model_validate(
+            {"fields": fields, "ome_xml": "", "ome_xml_origin": "generated"}
+        )
+        until = embargoed_until(record, today)
+        if until is not None and not filters.include_embargoed:
+            continue
+        hits.append(
+            SearchHit(
+                dataset=row.dataset,
+                fair_level=row.fair_level,
+                embargoed_until=until.isoformat() if until else None,
+                **hit_values(record, row.dataset),
+            )
+        )
+        if len(hits) >= limit:
+            break
+    return hits

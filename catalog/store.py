@@ -28,12 +28,13 @@ from typing import Any
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import Engine, create_engine, event, select, text, update
-from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError, IntegrityError, NoSuchModuleError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from catalog.models import AcquisitionRow, DeliveryRow, EventRow, FileHashRow, utcnow
 from catalog.search import SearchFilters, SearchHit, index_dataset, search_datasets, search_document
-from core.errors import CatalogError, SourceChangedError
+from core.errors import CatalogError, SettingsError, SourceChangedError
 from core.files import locked
 from core.records import Acquisition, MetadataRecord, SourceFile, State
 
@@ -169,6 +170,40 @@ def _index(s: Session, acq_id: str, record: dict[str, Any], fair_level: str | No
     index_dataset(s, acq_id, doc)
 
 
+def _cause(exc: OperationalError, password: str | None) -> str:
+    """The database's own reason, on one line, without the password."""
+    text_ = " ".join(str(exc.orig or exc).split()) or type(exc.orig).__name__
+    return text_.replace(password, "***") if password else text_
+
+
+def _engine(url: str) -> Engine:
+    """An engine for ``url``; a URL SQLAlchemy cannot use is a settings error, said plainly.
+
+    Raises
+    ------
+    SettingsError
+        Not a URL, or a database driver that is not installed or does not exist.
+    """
+    hint = "check FAIRWAY_DATABASE_URL (sqlite:///PATH or postgresql+psycopg://USER@HOST/DB)"
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        raise SettingsError("the catalog setting is not a database URL", hint=hint) from None
+    where = parsed.render_as_string(hide_password=True)
+    try:
+        return create_engine(parsed, future=True, pool_pre_ping=True)
+    except NoSuchModuleError:
+        raise SettingsError(
+            f"unknown database driver '{parsed.drivername}'", where=where, hint=hint
+        ) from None
+    except ImportError as exc:
+        raise SettingsError(
+            f"the driver of '{parsed.drivername}' is not installed ({exc.name or exc})",
+            where=where,
+            hint="install it (PostgreSQL: pip install 'fairway[postgres]'), or " + hint,
+        ) from None
+
+
 class Catalog:
     """Access to the catalog database."""
 
@@ -184,10 +219,12 @@ class Catalog:
         ------
         CatalogError
             The database cannot be reached or migrated (message without credentials).
+        SettingsError
+            ``url`` is not a database URL, or names an unknown driver.
         """
         if url.startswith("sqlite:///"):
             Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(url, future=True, pool_pre_ping=True)
+        engine = _engine(url)
         if engine.dialect.name == "sqlite":
             event.listen(engine, "connect", _sqlite_pragmas)
         catalog = cls(engine)
@@ -212,7 +249,7 @@ class Catalog:
                 command.upgrade(cfg, "head")
         except OperationalError as exc:
             raise CatalogError(
-                f"cannot open or migrate the catalog ({type(exc.orig).__name__})",
+                f"cannot open or migrate the catalog: {_cause(exc, self.engine.url.password)}",
                 where=self.engine.url.render_as_string(hide_password=True),
                 hint="check FAIRWAY_DATABASE_URL and that the database server is running",
             ) from exc

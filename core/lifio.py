@@ -23,6 +23,7 @@ import numpy as np
 
 from core.bioio_open import refuse_xml_declarations
 from core.errors import CorruptInputError, FairwayError, InputTooLargeError, UnsupportedFormatError
+from core.units import convert
 
 __all__ = ["CHANNEL_DIMS", "LifReader", "LifScene", "bioio_failure", "open_lif"]
 
@@ -69,14 +70,17 @@ def _scene(index: int, image: Any, path: Path) -> LifScene:
     nc = math.prod(n for d, n in sizes.items() if d in CHANNEL_DIMS)
     coords = dict(image.coords)
     steps: dict[str, float] = {}
-    for dim, factor in (("X", 1e6), ("Y", 1e6), ("Z", 1e6), ("T", 1.0)):
+    # liffile's coordinates are in metres and seconds; fairway's steps in µm and s
+    for dim, unit in (("X", "µm"), ("Y", "µm"), ("Z", "µm"), ("T", "s")):
         values = np.asarray(coords.get(dim, ()), dtype=float)
         if values.size > 1:
-            step = abs(float(values[-1] - values[0])) / (values.size - 1) * factor
+            step = abs(float(values[-1] - values[0])) / (values.size - 1)
             if step > 0:
-                steps[dim] = step
+                steps[dim] = convert(step, "s" if dim == "T" else "m", unit)
     sweeps = {
-        dim: tuple(round(float(v) * 1e9, 3) for v in np.asarray(coords[dim], dtype=float))
+        dim: tuple(
+            round(convert(float(v), "m", "nm"), 3) for v in np.asarray(coords[dim], dtype=float)
+        )
         for dim in ("λ", "Λ")
         if dim in coords
     }

@@ -53,9 +53,26 @@ HomeOpt = Annotated[
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
 
 
+#: the commands that may start a new home; every other one refuses a home without a catalog
+STARTS_A_HOME = frozenset({"ingest", "watch", "demo", "dicom-listen"})
+
+
 def _settings(ctx: typer.Context, **overrides: Any) -> Settings:
     home = ctx.obj.get("home") if ctx.obj else None
-    return load_settings(home, **overrides)
+    settings = load_settings(home, **overrides)
+    catalog = settings.catalog_url
+    if (
+        ctx.info_name not in STARTS_A_HOME
+        and catalog.startswith("sqlite:///")
+        and not Path(catalog.removeprefix("sqlite:///")).is_file()
+    ):
+        # a mistyped --home would otherwise become a new, empty home without a word
+        raise SettingsError(
+            "no catalog in this home",
+            where=settings.home,
+            hint="check --home and FAIRWAY_HOME; `fairway ingest` or `fairway demo` starts a home",
+        )
+    return settings
 
 
 def _print_json(data: Any) -> None:
@@ -114,9 +131,11 @@ def _summary_table(summary: Any) -> Table:
         colour = {"archived": "green", "duplicate": "cyan", "pending": "yellow"}.get(
             o.outcome, "red"
         )
+        # a duplicate is said as what it is: "already archived" (the reason names the dataset)
+        said = f"already {o.state}" if o.outcome == "duplicate" and o.state else o.outcome
         table.add_row(
             Path(o.source).name,
-            f"[{colour}]{o.outcome}[/{colour}]",
+            f"[{colour}]{said}[/{colour}]",
             o.dataset or "",
             o.fair_level or "",
             (o.reason or "")[:160],
@@ -367,7 +386,7 @@ def gaps(
     as_json: JsonOpt = False,
 ) -> None:
     """List metadata gaps and structural findings, with how to fix each."""
-    from flows.views import findings_of, work_queue
+    from flows.views import findings_of, proposal_findings, work_queue
     from validators.profiles import load_profiles
 
     try:
@@ -386,7 +405,10 @@ def gaps(
     except FairwayError as exc:
         _fail(exc)
         return
-    catalog.close()
+    try:  # a re-delivery's differing sidecar: proposed curations, listed with the findings
+        proposed = {r.dataset: proposal_findings(catalog, r) for r in rows if not queue}
+    finally:
+        catalog.close()
     if queue:
         entries = work_queue(rows, target)
         if as_json:
@@ -407,7 +429,7 @@ def gaps(
             )
         out.print(table)
         return
-    findings = [f for r in rows for f in findings_of(r, target)]
+    findings = [f for r in rows for f in [*findings_of(r, target), *proposed[r.dataset]]]
     if as_json:
         _print_json(findings)
         return
@@ -553,9 +575,15 @@ def search(
         str | None, typer.Option("--fair-level", help="At least this FAIR level.")
     ] = None,
     limit: Annotated[int, typer.Option(min=1, max=10_000)] = 50,
+    include_embargoed: Annotated[
+        bool,
+        typer.Option(
+            "--include-embargoed", help="Curators: also list embargoed datasets (with the date)."
+        ),
+    ] = False,
     as_json: JsonOpt = False,
 ) -> None:
-    """Find archived datasets by words and facets."""
+    """Find archived datasets by words and facets (embargoed ones are not listed)."""
     from catalog import Catalog
     from catalog.search import SearchFilters
     from core.records import FAIR_LEVELS
@@ -573,6 +601,7 @@ def search(
             since=since.date() if since else None,
             until=until.date() if until else None,
             fair_level=fair_level,
+            include_embargoed=include_embargoed,
         )
         catalog = Catalog.open(_settings(ctx).catalog_url)
         try:
@@ -589,9 +618,9 @@ def search(
     for col in ("dataset", "title", "organism", "method", "acquired", "FAIR level"):
         table.add_column(col, overflow="fold")
     for h in hits:
-        table.add_row(
-            h.dataset, h.title[:60], h.organism, h.method[:40], h.acquired[:10], h.fair_level
-        )
+        note = f" (embargoed until {h.embargoed_until})" if h.embargoed_until else ""
+        level = h.fair_level + note
+        table.add_row(h.dataset, h.title[:60], h.organism, h.method[:40], h.acquired[:10], level)
     out.print(table)
 
 

@@ -9,6 +9,7 @@ stays readable (``fairway show DATASET --metadata-version N``).
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -17,18 +18,23 @@ from pydantic import BaseModel, JsonValue
 
 from catalog import Catalog
 from core.errors import TargetError
-from core.records import MetadataRecord, State
+from core.files import file_digest
+from core.records import Acquisition, MetadataRecord, State
 from core.settings import Settings
 from flows.steps import tool_version
 from metadata.fixes import FieldChange, InvalidFixError, apply_fixes
 from metadata.ome_apply import apply_to_ome
+from metadata.sidecar import read_sidecar
 from metadata.suggest import suggestions
 from targets.copies import open_copies
 from targets.versions import metadata_view, write_version
 from validators import validate
-from validators.schema import schema_modules, unknown_fields
+from validators.schema import field_path_problem
 
-__all__ = ["FixResult", "fix_datasets"]
+__all__ = ["PROPOSAL_STEP", "FixResult", "fix_datasets", "propose_redelivery"]
+
+#: the catalog event step of a proposed curation (a re-delivery's sidecar that differs)
+PROPOSAL_STEP = "propose"
 
 
 class FixResult(BaseModel):
@@ -41,6 +47,18 @@ class FixResult(BaseModel):
     metadata_version: int | None = None
     copies: list[str] = []
     warning: str | None = None
+
+
+def _unknown_paths(changes: Mapping[str, JsonValue], record: MetadataRecord) -> list[str]:
+    """Why each path of ``changes`` is not a field (schema, or one the record holds already)."""
+    out = []
+    for path in changes:
+        if path in record.fields:
+            continue  # an extracted field outside the schema (experimenters...) stays fixable
+        problem = field_path_problem(path)
+        if problem is not None:
+            out.append(f"'{path}' is not a field of the metadata schema: {problem}")
+    return out
 
 
 def fix_datasets(
@@ -74,14 +92,11 @@ def fix_datasets(
             if row is None or row.state != State.ARCHIVED.value or row.record is None:
                 problems.append(f"{dataset}: no archived dataset of that name")
                 continue
-            unknown = unknown_fields(changes)
-            if unknown:
-                raise InvalidFixError(
-                    f"'{unknown[0]}' is not a field of the metadata schema",
-                    where=dataset,
-                    hint=f"field paths start with one of: {', '.join(schema_modules())}",
-                )
             record = MetadataRecord.model_validate(row.record)
+            unknown = _unknown_paths(changes, record)
+            if unknown:
+                problems.extend(f"{dataset}: {u}" for u in unknown)
+                continue
             if accept_suggestions:
                 offered = {k: s.value for k, s in suggestions(record).items()}
                 changes = {**offered, **changes}
@@ -151,3 +166,61 @@ def fix_datasets(
         return results
     finally:
         catalog.close()
+
+
+def _sidecars_digest(acq: Acquisition) -> str:
+    digest = hashlib.sha256()
+    for f in sorted(acq.sidecars, key=lambda f: f.relpath):
+        digest.update(f"{f.relpath}\0{f.sha256 or file_digest(f.path)}\n".encode())
+    return digest.hexdigest()
+
+
+def propose_redelivery(catalog: Catalog, acq: Acquisition, settings: Settings, actor: str) -> int:
+    """Record what a re-delivery's sidecars say otherwise than the archived record.
+
+    The pixels are archived already (identity is the content), so the new sidecar cannot
+    change the record by itself; its differences become one proposed curation (a catalog
+    event the gap report shows) for a curator to apply with ``fairway fix``. Values the
+    image file itself gave win, as at the first delivery. The same sidecars seen again are
+    not proposed again. Returns how many fields it proposes.
+
+    Raises
+    ------
+    FairwayError
+        A sidecar cannot be read (too large, not parseable).
+    """
+    row = catalog.find(acq.dataset_id)
+    if not acq.sidecars or row is None or row.record is None:
+        return 0
+    digest = _sidecars_digest(acq)
+    for event in catalog.events(row.id):
+        detail = event.detail or {}
+        if event.step == PROPOSAL_STEP and detail.get("sidecars_sha256") == digest:
+            return len(detail.get("changes", []))
+    record = MetadataRecord.model_validate(row.record)
+    changes = []
+    for sidecar in acq.sidecars:
+        for path, offered in read_sidecar(
+            sidecar.path, max_bytes=settings.max_sidecar_bytes
+        ).items():
+            held = record.fields.get(path)
+            from_file = held is not None and not held.source.startswith(("sidecar:", "curator:"))
+            if from_file or (held is not None and held.value == offered.value):
+                continue
+            changes.append(
+                {
+                    "path": path,
+                    "old": held.value if held else None,
+                    "new": offered.value,
+                    "sidecar": str(sidecar.path),
+                }
+            )
+    if changes:
+        catalog.event(
+            row.id,
+            actor,
+            PROPOSAL_STEP,
+            "sidecar",
+            {"sidecars_sha256": digest, "source": str(acq.source), "changes": changes},
+        )
+    return len(changes)

@@ -3,8 +3,9 @@
 ``audit`` re-reads each archived dataset in the primary archive and in every further copy
 and compares the bytes with the recorded checksums; each audit of each dataset is an event.
 ``repair`` restores damaged copies from an intact one (the primary if it verifies, else the
-first intact copy), then audits again. ``audit_flow`` is the Prefect flow a scheduled
-deployment runs (``prefect.yaml``: ``fixity-audit``).
+first intact copy), or, when every copy is damaged somewhere, from a bag rebuilt file by file
+out of the copies that hold each file intact; then it audits again. ``audit_flow`` is the
+Prefect flow a scheduled deployment runs (``prefect.yaml``: ``fixity-audit``).
 """
 
 from __future__ import annotations
@@ -20,7 +21,8 @@ from pydantic import BaseModel
 
 from catalog import Catalog, worker_id
 from catalog.models import AcquisitionRow
-from core.errors import TargetError
+from core.errors import FinalError, TargetError
+from core.files import file_digest
 from core.records import Finding, MetadataRecord, State, ValidationReport
 from core.settings import Settings, load_settings
 from targets import LocalArchive
@@ -30,6 +32,7 @@ from targets.package import RECORD_FILE, REPORT_FILE
 __all__ = [
     "AuditResult",
     "CopyAudit",
+    "NoSuchDatasetError",
     "RepairResult",
     "audit",
     "audit_copies",
@@ -38,6 +41,10 @@ __all__ = [
 ]
 
 PRIMARY = "primary"
+
+
+class NoSuchDatasetError(FinalError):
+    """A dataset id the catalog does not know (a typo): a usage error, not damage."""
 
 
 class CopyAudit(BaseModel):
@@ -111,6 +118,11 @@ def audit(
 
     ``quick`` (``fairway verify --quick``): S3 copies are checked against the checksums the
     store keeps, without a download; the scheduled audit reads every byte.
+
+    Raises
+    ------
+    NoSuchDatasetError
+        A named dataset is not in the catalog (nothing was audited).
     """
     archive = LocalArchive(settings.archive_root, processes=settings.workers)
     copies = open_copies(settings)
@@ -123,6 +135,11 @@ def audit(
             rows = list(catalog.acquisitions(State.ARCHIVED))
         else:
             rows = [catalog.find(d) for d in datasets]
+            unknown = [d for d, r in zip(datasets, rows, strict=True) if r is None]
+            if unknown:
+                raise NoSuchDatasetError(
+                    "no such dataset", where=", ".join(unknown), hint="`fairway status` lists them"
+                )
         for name, row in zip(datasets or [r.dataset for r in rows if r], rows, strict=False):
             if row is None or row.state != State.ARCHIVED.value:
                 state = row.state if row is not None else "unknown"
@@ -171,11 +188,81 @@ def _reinstate(
     )
 
 
+def _manifest(path: Path) -> dict[str, str]:
+    out = {}
+    for line in path.read_text(encoding="utf-8").splitlines():
+        if line.strip():
+            digest, rel = line.split(maxsplit=1)
+            out[rel.strip()] = digest
+    return out
+
+
+def _assemble(
+    dataset: str, archive: LocalArchive, copies: list[BagCopy], dest: Path
+) -> tuple[list[str], list[str]]:
+    """Build an intact bag of ``dataset`` in ``dest`` from every copy, file by file.
+
+    The tag files (manifest included) come from the first copy, the primary first, whose tag
+    manifest matches them; each payload file from the first copy whose bytes match that
+    manifest. Returns the copies used and the files no copy holds
+    intact.
+    """
+    primary = Path(archive.location(dataset))
+
+    def from_primary(rel: str, target: Path) -> bool:
+        if not (primary / rel).is_file():
+            return False
+        shutil.copyfile(primary / rel, target)
+        return True
+
+    sources: list[tuple[str, Any]] = [(PRIMARY, from_primary)]
+    sources += [
+        (c.name, lambda rel, target, c=c: c.fetch_file(dataset, rel, target)) for c in copies
+    ]
+    dest.mkdir(parents=True)
+    used: list[str] = []
+
+    def take(rel: str, digest: str | None, only: list[tuple[str, Any]]) -> str | None:
+        target = dest / rel
+        target.parent.mkdir(parents=True, exist_ok=True)
+        for name, get in only:
+            if get(rel, target) and (digest is None or file_digest(target) == digest):
+                return name
+        target.unlink(missing_ok=True)
+        return None
+
+    tags = "tagmanifest-sha256.txt"
+    for name, get in sources:
+        if not take(tags, None, [(name, get)]):
+            continue
+        listed = _manifest(dest / tags)
+        if "manifest-sha256.txt" in listed and all(
+            take(rel, digest, [(name, get)]) for rel, digest in listed.items()
+        ):
+            used.append(name)
+            break
+    else:
+        return used, [tags]
+    lost = []
+    for rel, digest in sorted(_manifest(dest / "manifest-sha256.txt").items()):
+        got = take(rel, digest, sources)
+        if got is None:
+            lost.append(rel)
+        elif got not in used:
+            used.append(got)
+    return used, lost
+
+
 def repair(settings: Settings, dataset: str) -> RepairResult:
     """Restore every damaged copy of ``dataset`` from an intact one, then audit again.
 
     Also completes a dataset quarantined because a copy could not be written: when its
     primary bag verifies and every copy is brought up to it, it becomes archived.
+
+    Raises
+    ------
+    NoSuchDatasetError
+        The catalog does not know ``dataset``.
     """
     archive = LocalArchive(settings.archive_root, processes=settings.workers)
     copies = open_copies(settings)
@@ -183,6 +270,10 @@ def repair(settings: Settings, dataset: str) -> RepairResult:
     catalog = Catalog.open(settings.catalog_url)
     try:
         row = catalog.find(dataset)
+        if row is None:
+            raise NoSuchDatasetError(
+                "no such dataset", where=dataset, hint="`fairway status` lists them"
+            )
         storage_failure = (
             row is not None
             and row.state == State.QUARANTINED.value
@@ -199,23 +290,32 @@ def repair(settings: Settings, dataset: str) -> RepairResult:
             )
         audits = audit_copies(row.dataset, archive, copies)
         intact = next((a for a in audits if a.ok), None)
-        if intact is None:
-            catalog.event(row.id, actor, "repair", "failed", {"reason": "no intact copy"})
-            return RepairResult(
-                dataset=dataset,
-                source=None,
-                repaired=[],
-                ok=False,
-                error="no intact copy to repair from: every copy has findings",
-            )
         repaired: list[str] = []
         settings.staging_root.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryDirectory(dir=settings.staging_root) as tmp:
-            if intact.copy_name == PRIMARY:
+            if intact is None:
+                # no copy is whole: rebuild one file by file from whichever copy holds the
+                # manifest's bytes for it
+                good = Path(tmp) / row.dataset
+                used, lost = _assemble(row.dataset, archive, copies, good)
+                if lost:
+                    error = (
+                        f"no intact version of {', '.join(lost[:5])}"
+                        + (f" (and {len(lost) - 5} more)" if len(lost) > 5 else "")
+                        + " in any copy; nothing was changed"
+                    )
+                    catalog.event(row.id, actor, "repair", "failed", {"reason": error})
+                    return RepairResult(
+                        dataset=dataset, source=None, repaired=[], ok=False, error=error
+                    )
+                source_name = "file by file from " + ", ".join(used)
+            elif intact.copy_name == PRIMARY:
                 good = Path(archive.location(row.dataset))
+                source_name = PRIMARY
             else:
                 source = next(c for c in copies if c.name == intact.copy_name)
                 good = source.fetch(row.dataset, Path(tmp) / row.dataset)
+                source_name = intact.copy_name
             for a in audits:
                 if a.ok:
                     continue
@@ -227,13 +327,13 @@ def repair(settings: Settings, dataset: str) -> RepairResult:
                 repaired.append(a.copy_name)
             shutil.rmtree(Path(tmp) / row.dataset, ignore_errors=True)
         after = _result(row.dataset, audit_copies(row.dataset, archive, copies))
-        detail = {"source": intact.copy_name, "repaired": repaired, "ok": after.ok}
+        detail = {"source": source_name, "repaired": repaired, "ok": after.ok}
         if storage_failure and after.ok:
             _reinstate(catalog, row, Path(archive.location(row.dataset)), actor, detail)
         else:
             catalog.event(row.id, actor, "repair", "ok" if after.ok else "failed", detail)
         return RepairResult(
-            dataset=dataset, source=intact.copy_name, repaired=repaired, ok=after.ok, after=after
+            dataset=dataset, source=source_name, repaired=repaired, ok=after.ok, after=after
         )
     except TargetError as exc:
         return RepairResult(dataset=dataset, source=None, repaired=[], ok=False, error=str(exc))

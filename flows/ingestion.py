@@ -34,8 +34,9 @@ from core.errors import (
 )
 from core.failpoints import failpoint
 from core.progress import Progress
-from core.records import State
+from core.records import Acquisition, State
 from core.settings import Settings, load_settings
+from flows.curation import propose_redelivery
 from flows.local_api import ensure_prefect_api
 from flows.progress import PROGRESS_SINK
 from flows.steps import (
@@ -94,8 +95,15 @@ def _process(cand: Candidate, settings: Settings, catalog: Catalog, worker: str)
     claim = catalog.claim(acq, worker, timeout=_timeout(settings))
     base = Outcome(source=str(acq.source), outcome="", id=acq.id, dataset=acq.dataset_id)
     if not claim.owned:
-        outcome = "duplicate" if claim.outcome is ClaimOutcome.DONE else "busy"
-        return base.model_copy(update={"outcome": outcome, "state": claim.state.value})
+        if claim.outcome is not ClaimOutcome.DONE:
+            return base.model_copy(update={"outcome": "busy", "state": claim.state.value})
+        return base.model_copy(
+            update={
+                "outcome": "duplicate",
+                "state": claim.state.value,
+                "reason": _redelivered(acq, claim.state, settings, catalog, worker),
+            }
+        )
     try:
         adopted = adopt_step(acq, settings, catalog, worker)
         if adopted is not None:
@@ -149,6 +157,25 @@ def _process(cand: Candidate, settings: Settings, catalog: Catalog, worker: str)
             "location": archived.location,
         }
     )
+
+
+def _redelivered(
+    acq: Acquisition, state: State, settings: Settings, catalog: Catalog, worker: str
+) -> str:
+    """What a duplicate is: the dataset it already is, and whether its sidecar says more."""
+    said = f"already {state.value} as {acq.dataset_id}"
+    if state is not State.ARCHIVED:
+        return said
+    try:
+        proposed = propose_redelivery(catalog, acq, settings, worker)
+    except FairwayError as exc:
+        return f"{said}; its sidecar was not read ({exc})"
+    if proposed:
+        said += (
+            f"; its sidecar differs in {proposed} field(s), proposed to the curators "
+            f"(`fairway gaps {acq.dataset_id}`)"
+        )
+    return said
 
 
 def _dicom_key(settings: Settings) -> bytes:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -11,7 +12,7 @@ from catalog.models import AcquisitionRow
 from core.errors import TargetError
 from core.records import FAIR_LEVELS, Finding
 from targets.bagfiles import payload_entries
-from targets.versions import list_versions, read_version
+from targets.versions import list_versions, read_version, read_version_report
 from validators.report import DEFAULT_TARGET
 from validators.schema import blocked_level, severity_for
 
@@ -20,6 +21,7 @@ __all__ = [
     "findings_of",
     "iso",
     "metadata_versions",
+    "proposal_findings",
     "show_view",
     "status_row",
     "work_queue",
@@ -68,6 +70,43 @@ def findings_of(row: AcquisitionRow, target: str | None = None) -> list[dict[str
                 item["severity"] = severity_for(blocks, target).value
             item["blocks"] = blocks
         out.append(item)
+    return out
+
+
+def proposal_findings(catalog: Catalog, row: AcquisitionRow) -> list[dict[str, Any]]:
+    """Proposed curations of a dataset not yet applied, shaped as findings (``gaps``).
+
+    A re-delivery whose sidecar differs from the archived record leaves a proposal event
+    (:func:`flows.curation.propose_redelivery`); the latest proposal per field is shown
+    until the record holds its value.
+    """
+    fields = (row.record or {}).get("fields", {})
+    latest: dict[str, tuple[dict[str, Any], Any]] = {}
+    for event in catalog.events(row.id):
+        if event.step == "propose":
+            for change in (event.detail or {}).get("changes", []):
+                latest[change["path"]] = (change, event)
+    out = []
+    for path, (change, event) in sorted(latest.items()):
+        held = fields.get(path, {}).get("value")
+        if held == change["new"]:
+            continue
+        new = change["new"] if isinstance(change["new"], str) else json.dumps(change["new"])
+        out.append(
+            {
+                "dataset": row.dataset,
+                "path": path,
+                "module": "curation",
+                "level": "proposed",
+                "severity": "info",
+                "message": f"a re-delivery's sidecar ({Path(change['sidecar']).name}, "
+                f"{iso(event.at)}) says {change['new']!r}; the archive holds {held!r}",
+                "fix_hint": f"fairway fix {row.dataset} --set '{path}={new}' "
+                "--reason 're-delivered sidecar'",
+                "check": "proposed-curation",
+                "blocks": None,
+            }
+        )
     return out
 
 
@@ -143,8 +182,8 @@ def show_view(
 ) -> dict[str, Any]:
     """Everything about one dataset (``fairway show --json``).
 
-    With ``metadata_version``, ``record`` is that archived version's record, read back from
-    the archive (the catalog holds the current one).
+    With ``metadata_version``, ``record`` and ``validation`` are that archived version's
+    record and report, read back from the archive (the catalog holds the current ones).
 
     Raises
     ------
@@ -157,6 +196,7 @@ def show_view(
         if not row.location:
             raise TargetError("the dataset is not archived", where=row.dataset)
         record = read_version(Path(row.location), metadata_version).model_dump(mode="json")
+        report = read_version_report(Path(row.location), metadata_version).model_dump(mode="json")
     findings = report.get("findings", [])
     counts: dict[str, int] = {}
     for f in findings:

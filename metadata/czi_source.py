@@ -51,6 +51,7 @@ from ome_types.model import (
 
 from core.cziio import CziReader, open_czi
 from core.omeutil import GENERATED_BY, default_color
+from core.units import convert
 from core.xmlsafe import parse_xml
 from metadata.omebuild import generated_pixels, vendor_text
 from metadata.tiff import TiffDescription, rgba
@@ -100,7 +101,7 @@ def _scaling_um(md: Element | None) -> dict[str, float | None]:
     for d in md.findall("Scaling/Items/Distance"):
         value = _float(d.findtext("Value"))
         if d.get("Id") in out and value and value > 0:
-            out[str(d.get("Id"))] = value * 1e6  # metres -> micrometres
+            out[str(d.get("Id"))] = convert(value, "m", "µm")
     return out
 
 
@@ -193,21 +194,21 @@ def _channels(
 def _planes(image: Element | None, shape: tuple[int, ...], samples: int) -> list[Plane]:
     """One plane per (t, c, z) carrying the channel's exposure time (ZEN writes ns)."""
     source = image.findall("Dimensions/Channels/Channel") if image is not None else []
-    exposure_ms = [_float(ch.findtext("ExposureTime")) for ch in source]
+    exposure_ns = [_float(ch.findtext("ExposureTime")) for ch in source]
     t, c, z = shape[:3]
-    if not any(exposure_ms) or t * c * z > _MAX_PLANES:
+    if not any(exposure_ns) or t * c * z > _MAX_PLANES:
         return []
     planes = []
     for ti in range(t):
         for ci in range(c):
-            ns = exposure_ms[ci // samples] if ci // samples < len(exposure_ms) else None
+            ns = exposure_ns[ci // samples] if ci // samples < len(exposure_ns) else None
             for zi in range(z):
                 planes.append(
                     Plane(
                         the_t=ti,
                         the_c=ci,
                         the_z=zi,
-                        exposure_time=ns / 1e6 if ns else None,
+                        exposure_time=convert(ns, "ns", "ms") if ns else None,
                         exposure_time_unit=UnitsTime.MILLISECOND,
                     )
                 )

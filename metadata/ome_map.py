@@ -55,6 +55,16 @@ class _Collector:
             return
         self.fields[path] = Sourced(value=_plain(value), source=f"{self.origin}:{where}")
 
+    def put_attr(self, path: str, obj: Any, attr: str, where: str) -> None:
+        """``obj.attr`` and, for a quantity, its unit beside it (``<path>_unit``)."""
+        value = getattr(obj, attr, None)
+        self.put(path, value, where)
+        unit = getattr(obj, f"{attr}_unit", None)
+        if value is not None and unit is not None:
+            # the source names the unit the way it names the value: @ExposureTimeUnit, @delta_t_unit
+            suffix = "Unit" if where.rsplit("@", 1)[-1][:1].isupper() else "_unit"
+            self.put(f"{path}_unit", unit, f"{where}{suffix}")
+
 
 def _channels(c: _Collector, image_where: str, channels: list[Channel]) -> None:
     for i, ch in enumerate(channels):
@@ -62,32 +72,38 @@ def _channels(c: _Collector, image_where: str, channels: list[Channel]) -> None:
         p = f"channels[{i}]"
         c.put(f"{p}.name", ch.name, f"{w}@Name")
         c.put(f"{p}.color", color_hex(ch.color), f"{w}@Color")
-        c.put(f"{p}.excitation_wavelength", ch.excitation_wavelength, f"{w}@ExcitationWavelength")
-        c.put(f"{p}.emission_wavelength", ch.emission_wavelength, f"{w}@EmissionWavelength")
+        c.put_attr(
+            f"{p}.excitation_wavelength", ch, "excitation_wavelength", f"{w}@ExcitationWavelength"
+        )
+        c.put_attr(f"{p}.emission_wavelength", ch, "emission_wavelength", f"{w}@EmissionWavelength")
         c.put(f"{p}.fluor", ch.fluor, f"{w}@Fluor")
         c.put(f"{p}.illumination_type", ch.illumination_type, f"{w}@IlluminationType")
         c.put(f"{p}.contrast_method", ch.contrast_method, f"{w}@ContrastMethod")
         c.put(f"{p}.acquisition_mode", ch.acquisition_mode, f"{w}@AcquisitionMode")
-        c.put(f"{p}.pinhole_size", ch.pinhole_size, f"{w}@PinholeSize")
+        c.put_attr(f"{p}.pinhole_size", ch, "pinhole_size", f"{w}@PinholeSize")
         c.put(f"{p}.samples_per_pixel", ch.samples_per_pixel, f"{w}@SamplesPerPixel")
         ds = ch.detector_settings
         if ds is not None:
             c.put(f"{p}.detector_settings.id", ds.id, f"{w}/DetectorSettings@ID")
             c.put(f"{p}.detector_settings.gain", ds.gain, f"{w}/DetectorSettings@Gain")
             c.put(f"{p}.detector_settings.binning", ds.binning, f"{w}/DetectorSettings@Binning")
-            c.put(f"{p}.detector_settings.voltage", ds.voltage, f"{w}/DetectorSettings@Voltage")
+            c.put_attr(
+                f"{p}.detector_settings.voltage", ds, "voltage", f"{w}/DetectorSettings@Voltage"
+            )
             c.put(f"{p}.detector_settings.offset", ds.offset, f"{w}/DetectorSettings@Offset")
-            c.put(
+            c.put_attr(
                 f"{p}.detector_settings.read_out_rate",
-                ds.read_out_rate,
+                ds,
+                "read_out_rate",
                 f"{w}/DetectorSettings@ReadOutRate",
             )
         ls = ch.light_source_settings
         if ls is not None:
             c.put(f"{p}.light_source_settings.id", ls.id, f"{w}/LightSourceSettings@ID")
-            c.put(
+            c.put_attr(
                 f"{p}.light_source_settings.wavelength",
-                ls.wavelength,
+                ls,
+                "wavelength",
                 f"{w}/LightSourceSettings@Wavelength",
             )
             c.put(
@@ -102,7 +118,7 @@ def _instrument(c: _Collector, inst: Instrument, where: str, objective_id: str |
     m = inst.microscope
     if m is not None:
         for attr in ("manufacturer", "model", "serial_number", "lot_number", "type"):
-            c.put(f"instrument.microscope.{attr}", getattr(m, attr), f"{where}/Microscope@{attr}")
+            c.put_attr(f"instrument.microscope.{attr}", m, attr, f"{where}/Microscope@{attr}")
     objectives = inst.objectives
     chosen = next((o for o in objectives if o.id == objective_id), None) or (
         objectives[0] if objectives else None
@@ -111,7 +127,7 @@ def _instrument(c: _Collector, inst: Instrument, where: str, objective_id: str |
         i = objectives.index(chosen)
         w = f"{where}/Objective[{i}]"
         for attr in OBJECTIVE_ATTRS:
-            c.put(f"objective.{attr}", getattr(chosen, attr), f"{w}@{attr}")
+            c.put_attr(f"objective.{attr}", chosen, attr, f"{w}@{attr}")
         if chosen.working_distance is not None:
             c.put("objective.working_distance_unit", chosen.working_distance_unit, f"{w}@unit")
     for i, d in enumerate(inst.detectors):
@@ -129,7 +145,7 @@ def _instrument(c: _Collector, inst: Instrument, where: str, objective_id: str |
             "zoom",
             "amplification_gain",
         ):
-            c.put(f"detectors[{i}].{attr}", getattr(d, attr), f"{w}@{attr}")
+            c.put_attr(f"detectors[{i}].{attr}", d, attr, f"{w}@{attr}")
     sources = [
         *inst.lasers,
         *inst.arcs,
@@ -156,16 +172,16 @@ def _instrument(c: _Collector, inst: Instrument, where: str, objective_id: str |
             "frequency_multiplication",
             "pockel_cell",
         ):
-            c.put(f"light_sources[{i}].{attr}", getattr(src, attr, None), f"{w}@{attr}")
+            c.put_attr(f"light_sources[{i}].{attr}", src, attr, f"{w}@{attr}")
     for i, f in enumerate(inst.filters):
         w = f"{where}/Filter[{i}]"
         for attr in ("id", "manufacturer", "model", "serial_number", "lot_number", "type"):
-            c.put(f"filters[{i}].{attr}", getattr(f, attr), f"{w}@{attr}")
+            c.put_attr(f"filters[{i}].{attr}", f, attr, f"{w}@{attr}")
         c.put(f"filters[{i}].filter_wheel", f.filter_wheel, f"{w}@FilterWheel")
         tr = f.transmittance_range
         if tr is not None:
             for attr in ("cut_in", "cut_out", "cut_in_tolerance", "cut_out_tolerance"):
-                c.put(f"filters[{i}].{attr}", getattr(tr, attr), f"{w}/TransmittanceRange@{attr}")
+                c.put_attr(f"filters[{i}].{attr}", tr, attr, f"{w}/TransmittanceRange@{attr}")
             c.put(
                 f"filters[{i}].transmittance",
                 tr.transmittance,
@@ -174,7 +190,7 @@ def _instrument(c: _Collector, inst: Instrument, where: str, objective_id: str |
     for i, dichroic in enumerate(inst.dichroics):
         w = f"{where}/Dichroic[{i}]"
         for attr in ("id", "manufacturer", "model"):
-            c.put(f"dichroics[{i}].{attr}", getattr(dichroic, attr), f"{w}@{attr}")
+            c.put_attr(f"dichroics[{i}].{attr}", dichroic, attr, f"{w}@{attr}")
 
 
 def _image(c: _Collector, ome: OME, image: Image, index: int) -> None:
@@ -188,7 +204,7 @@ def _image(c: _Collector, ome: OME, image: Image, index: int) -> None:
     c.put("pixels.type", px.type, f"{pw}@Type")
     c.put("pixels.significant_bits", px.significant_bits, f"{pw}@SignificantBits")
     for axis in "xyzct":
-        c.put(f"pixels.size_{axis}", getattr(px, f"size_{axis}"), f"{pw}@Size{axis.upper()}")
+        c.put_attr(f"pixels.size_{axis}", px, f"size_{axis}", f"{pw}@Size{axis.upper()}")
     for axis in "xyz":
         value = getattr(px, f"physical_size_{axis}")
         c.put(f"pixels.physical_size_{axis}", value, f"{pw}@PhysicalSize{axis.upper()}")
@@ -202,10 +218,8 @@ def _image(c: _Collector, ome: OME, image: Image, index: int) -> None:
     env = image.imaging_environment
     if env is not None:
         for attr in ("temperature", "co2_percent", "humidity", "air_pressure"):
-            c.put(
-                f"image.imaging_environment.{attr}",
-                getattr(env, attr),
-                f"{where}/ImagingEnvironment@{attr}",
+            c.put_attr(
+                f"image.imaging_environment.{attr}", env, attr, f"{where}/ImagingEnvironment@{attr}"
             )
     if image.instrument_ref is not None:
         ids = [inst.id for inst in ome.instruments]
@@ -231,12 +245,12 @@ def _image(c: _Collector, ome: OME, image: Image, index: int) -> None:
     if px.planes:
         first = px.planes[0]
         for attr in ("exposure_time", "delta_t", "position_x", "position_y", "position_z"):
-            c.put(f"planes[0].{attr}", getattr(first, attr), f"{pw}/Plane[0]@{attr}")
+            c.put_attr(f"planes[0].{attr}", first, attr, f"{pw}/Plane[0]@{attr}")
         c.put("image.plane_count", len(px.planes), f"{pw}/Plane")
     label = image.stage_label
     if label is not None:
         for attr in ("name", "x", "y", "z"):
-            c.put(f"image.stage_label.{attr}", getattr(label, attr), f"{where}/StageLabel@{attr}")
+            c.put_attr(f"image.stage_label.{attr}", label, attr, f"{where}/StageLabel@{attr}")
 
 
 def ome_fields(ome: OME, origin: str = "ome-xml") -> dict[str, Sourced]:
@@ -247,7 +261,7 @@ def ome_fields(ome: OME, origin: str = "ome-xml") -> dict[str, Sourced]:
         c.put("acquisition_software.name", ome.creator, "OME@Creator")
     for i, e in enumerate(ome.experimenters):
         for attr in ("first_name", "middle_name", "last_name", "email", "institution"):
-            c.put(f"experimenters[{i}].{attr}", getattr(e, attr), f"Experimenter[{i}]@{attr}")
+            c.put_attr(f"experimenters[{i}].{attr}", e, attr, f"Experimenter[{i}]@{attr}")
     if ome.images:
         _image(c, ome, ome.images[0], 0)
     return c.fields

@@ -18,7 +18,11 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, JsonValue
 
-from core.records import MetadataRecord
+from core.errors import FairwayError
+from core.omeutil import parse_ome
+from core.records import MetadataRecord, Sourced
+from core.units import quantity_text
+from metadata.ome_map import ome_fields
 from schemas import vocabulary
 
 __all__ = ["FBBI_PURL", "Suggestion", "fbbi_for_mode", "suggestions"]
@@ -88,12 +92,53 @@ def _g(value: Any) -> str:
     return f"{value:g}" if isinstance(value, int | float) else str(value)
 
 
+#: the unit OME assumes for a quantity written without one (its schema's defaults)
+_OME_DEFAULT_UNITS = {
+    "exposure_time": "s",
+    "delta_t": "s",
+    "time_increment": "s",
+    "excitation_wavelength": "nm",
+    "emission_wavelength": "nm",
+    "wavelength": "nm",
+    "physical_size_x": "µm",
+    "physical_size_y": "µm",
+    "physical_size_z": "µm",
+}
+
+
+def _source_units(record: MetadataRecord) -> dict[str, Sourced]:
+    """Unit fields as the record's OME-XML states them (records extracted before units)."""
+    if not record.ome_xml:
+        return {}
+    try:
+        ome, _ = parse_ome(record.ome_xml)
+    except (FairwayError, ValueError, SyntaxError):
+        return {}
+    return {k: v for k, v in ome_fields(ome).items() if k.endswith("_unit")}
+
+
+def _quantity(record: MetadataRecord, path: str, fallback: dict[str, Sourced]) -> str:
+    """``value unit`` of a quantity field, in the unit the source wrote it in."""
+    value = record.value(path)
+    unit = record.value(f"{path}_unit")
+    if unit is None and f"{path}_unit" in fallback:
+        unit = fallback[f"{path}_unit"].value
+    if unit is None:
+        unit = _OME_DEFAULT_UNITS.get(path.rsplit(".", 1)[-1], "")
+    return quantity_text(value, unit).strip()
+
+
 def _join(parts: list[str]) -> str:
     return ", ".join(p for p in parts if p)
 
 
 def _instrument_draft(record: MetadataRecord) -> str | None:
     v = record.value
+    units = _source_units(record)
+
+    def q(path: str) -> str:
+        return _quantity(record, path, units)
+
     stand = " ".join(
         str(x)
         for x in (
@@ -132,7 +177,7 @@ def _instrument_draft(record: MetadataRecord) -> str | None:
             str(x)
             for x in (
                 v(f"light_sources[{i}].kind"),
-                f"{_g(v(f'light_sources[{i}].wavelength'))} nm"
+                f"{q(f'light_sources[{i}].wavelength')}"
                 if v(f"light_sources[{i}].wavelength")
                 else "",
             )
@@ -152,28 +197,30 @@ def _instrument_draft(record: MetadataRecord) -> str | None:
 
 def _parameters_draft(record: MetadataRecord) -> str | None:
     v = record.value
+    units = _source_units(record)
+
+    def q(path: str) -> str:
+        return _quantity(record, path, units)
+
     parts = []
     for i in _indices(record, "channels"):
         bits = [str(v(f"channels[{i}].name") or f"channel {i}")]
         if v(f"channels[{i}].excitation_wavelength"):
-            bits.append(f"ex {_g(v(f'channels[{i}].excitation_wavelength'))} nm")
+            bits.append(f"ex {q(f'channels[{i}].excitation_wavelength')}")
         if v(f"channels[{i}].emission_wavelength"):
-            bits.append(f"em {_g(v(f'channels[{i}].emission_wavelength'))} nm")
+            bits.append(f"em {q(f'channels[{i}].emission_wavelength')}")
         parts.append(" ".join(bits))
     if v("planes[0].exposure_time"):
-        parts.append(f"exposure {_g(v('planes[0].exposure_time'))} s")
+        parts.append(f"exposure {q('planes[0].exposure_time')}")
     sizes = [
-        f"{axis.upper()} {_g(v(f'pixels.physical_size_{axis}'))} "
-        + str(v(f"pixels.physical_size_{axis}_unit") or "µm")
+        f"{axis.upper()} {q(f'pixels.physical_size_{axis}')}"
         for axis in "xyz"
         if v(f"pixels.physical_size_{axis}")
     ]
     if sizes:
         parts.append("pixel size " + ", ".join(sizes))
     if v("pixels.time_increment") and (v("pixels.size_t") or 1) > 1:
-        parts.append(
-            f"time step {_g(v('pixels.time_increment'))} {v('pixels.time_increment_unit') or 's'}"
-        )
+        parts.append(f"time step {q('pixels.time_increment')}")
     dims = [f"{a.upper()}={v(f'pixels.size_{a}')}" for a in "xyzct" if v(f"pixels.size_{a}")]
     if dims:
         parts.append("dimensions " + " ".join(dims))

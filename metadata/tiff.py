@@ -35,6 +35,7 @@ from pydantic import JsonValue, ValidationError
 from core.errors import CorruptInputError, first_problem
 from core.omeutil import default_color, parse_ome
 from core.tiffio import axes_plan, to_tczyx_shape
+from core.units import convert
 
 __all__ = ["TiffDescription", "describe_tiff", "length_unit", "pixel_type"]
 
@@ -189,8 +190,8 @@ def _resolution_um(
         )
     if unit_code == 3:  # centimetre
         return (
-            None if sx is None else sx * 1e4,
-            None if sy is None else sy * 1e4,
+            None if sx is None else convert(sx, "cm", "µm"),
+            None if sy is None else convert(sy, "cm", "µm"),
             UnitsLength.MICROMETER,
             None,
         )

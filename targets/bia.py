@@ -25,6 +25,7 @@ from pathlib import Path
 from core.errors import FinalError
 from core.files import building_folder
 from core.records import FAIR_LEVELS, MetadataRecord, ValidationReport
+from core.release import check_release
 from targets.bundle import copy_verified
 from targets.package import RECORD_FILE, REPORT_FILE
 from validators.report import report_markdown
@@ -205,6 +206,8 @@ def write_bia_package(bag: Path, dest: Path) -> Path:
     ------
     BelowRembiError
         The dataset is below the REMBI required set; the message carries its gap report.
+    NotReleasedError
+        Embargoed, or below its profile's level (:func:`core.release.check_release`).
     TargetError
         The archive does not match its manifest, or the folder exists already.
     """
@@ -226,6 +229,7 @@ def write_bia_package(bag: Path, dest: Path) -> Path:
             where=dataset,
             hint=f"`fairway gaps {dataset}` is the full gap report; fix with `fairway fix`",
         )
+    check_release(record, report)  # embargo and the profile's level: as for every way out
     with building_folder(dest / f"{dataset}-bia") as work:
         (work / "files").mkdir()
         copy_verified(bag, work / "files", only=f"data/{dataset}.ome.zarr/")

@@ -26,13 +26,15 @@ from datetime import UTC, date, datetime
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import numpy as np
 import zarr
 
-from core.errors import FinalError, TargetError
+from core.errors import TargetError
 from core.files import building_folder, file_digest
 from core.records import FAIR_LEVELS, MetadataRecord, ValidationReport
+from core.release import NotReleasedError, check_release
 from targets.bagfiles import payload_entries
 from targets.crate import build_crate
 from targets.package import RECORD_FILE, REPORT_FILE
@@ -52,8 +54,8 @@ TOOLS = (
 )
 
 
-class NotFetchableError(FinalError):
-    """The dataset may not be handed out (embargo, or below its profile's level)."""
+#: the refusal of a dataset that may not leave (the release policy's error, under its old name)
+NotFetchableError = NotReleasedError
 
 
 def _versions() -> dict[str, str]:
@@ -67,25 +69,8 @@ def _versions() -> dict[str, str]:
 
 
 def check_fetchable(record: MetadataRecord, report: ValidationReport, today: date) -> None:
-    """Refuse an embargoed dataset or one below its profile's level, saying why."""
-    released = record.value("study.release_date")
-    if released is not None:
-        try:
-            when = date.fromisoformat(str(released)[:10])
-        except ValueError:
-            when = None
-        if when is not None and when > today:
-            raise NotFetchableError(
-                f"embargoed until {when.isoformat()} (study.release_date)",
-                where=report.dataset,
-                hint="ask the data's owner, or fetch it after the release date",
-            )
-    if report.target and not report.meets_target:
-        raise NotFetchableError(
-            f"FAIR level {report.fair_level} is below its profile's {report.target}",
-            where=report.dataset,
-            hint=f"`fairway gaps {report.dataset}` lists what a curator must supply first",
-        )
+    """Refuse an embargoed dataset or one below its profile's level (the release policy)."""
+    check_release(record, report, today)
 
 
 def _first_image(store: Path) -> tuple[Any, list[str], list[dict[str, Any]]]:
@@ -174,19 +159,23 @@ def _provenance(crate: Any, events: list[dict[str, Any]], tools: dict[str, str])
             "softwareRequirements": [f"{k}=={v}" for k, v in sorted(tools.items())],
         }
     )
+    agents: set[str] = set()
     for n, e in enumerate(events):
+        # a curator has one entity however many changes (events) and versions they made
+        agent = f"#agent-{quote(str(e['actor']), safe='')}"
         crate.add_jsonld(
             {
                 "@id": f"#step-{n}",
                 "@type": "CreateAction" if e["step"] != "curate" else "UpdateAction",
                 "name": f"{e['step']}: {e['action']}",
                 "endTime": e["at"],
-                "agent": {"@id": f"#agent-{e['actor']}"} if e["step"] == "curate" else None,
+                "agent": {"@id": agent} if e["step"] == "curate" else None,
                 "instrument": {"@id": "#software-environment"},
             }
         )
-        if e["step"] == "curate":
-            crate.add_jsonld({"@id": f"#agent-{e['actor']}", "@type": "Person", "name": e["actor"]})
+        if e["step"] == "curate" and agent not in agents:
+            agents.add(agent)
+            crate.add_jsonld({"@id": agent, "@type": "Person", "name": e["actor"]})
 
 
 def _cell(value: Any) -> str:

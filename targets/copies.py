@@ -453,6 +453,16 @@ class BagCopy:
             manifest_sha256=marker["manifest_sha256"],
         )
 
+    def fetch_file(self, dataset: str, rel: str, dest: Path) -> bool:
+        """Download one file of the dataset (committed or not) to ``dest``; whether it exists."""
+        try:
+            if self.store.digest(f"{dataset}/{rel}") is None:
+                return False
+            self.store.get(f"{dataset}/{rel}", dest)
+        except STORE_ERRORS:
+            return False
+        return dest.is_file()
+
     def fetch(self, dataset: str, dest: Path) -> Path:
         """Download the committed dataset into ``dest`` (a bag folder)."""
         if not self.exists(dataset):

@@ -22,6 +22,11 @@ LICENCE_URLS = {
 }
 
 
+def _entity(crate: ROCrate, props: dict[str, Any]) -> Any:
+    """Add a contextual entity, or return the one of that id already there (named once)."""
+    return crate.get(props["@id"]) or crate.add_jsonld(props)
+
+
 def _authors(crate: ROCrate, record: MetadataRecord) -> list[dict[str, str]]:
     refs = []
     i = 0
@@ -31,7 +36,7 @@ def _authors(crate: ROCrate, record: MetadataRecord) -> list[dict[str, str]]:
         props: dict[str, Any] = {"@type": "Person", "name": name}
         if aff := record.value(f"study.authors[{i}].affiliation"):
             props["affiliation"] = aff
-        crate.add_jsonld({"@id": pid, **props})
+        _entity(crate, {"@id": pid, **props})
         refs.append({"@id": pid})
         i += 1
     return refs
@@ -60,13 +65,14 @@ def _methods_and_instrument(crate: ROCrate, image: Any, record: MetadataRecord) 
             iri = "http://purl.obolibrary.org/obo/FBbi_" + iri.removeprefix("FBbi:")
         image.append_to(
             "measurementTechnique",
-            crate.add_jsonld(
+            _entity(
+                crate,
                 {
                     "@id": iri,
                     "@type": "DefinedTerm",
                     "name": str(record.value(f"acquisition.imaging_method[{i}].label") or iri),
                     "inDefinedTermSet": "http://purl.obolibrary.org/obo/fbbi.owl",
-                }
+                },
             ),
         )
         i += 1
@@ -147,14 +153,15 @@ def build_crate(
         taxon = record.value(f"biosample.organism[{i}].ncbi_taxon")
         image.append_to(
             "about",
-            crate.add_jsonld(
+            _entity(
+                crate,
                 {
                     "@id": f"http://purl.obolibrary.org/obo/NCBITaxon_{str(taxon).split(':')[-1]}"
                     if taxon
                     else f"#organism-{i}",
                     "@type": "DefinedTerm",
                     "name": name,
-                }
+                },
             ),
         )
         i += 1

@@ -32,6 +32,7 @@ from pydantic import BaseModel
 
 from core.errors import SettingsError, TargetError
 from core.records import MetadataRecord, ValidationReport
+from core.release import check_release
 from core.settings import Settings
 from validators.report import report_markdown
 
@@ -166,12 +167,18 @@ def publish_bag(
 
     With ``dry_run`` no server is contacted: the plan is made against an empty server, so it
     lists every action a first publication takes. Returns the actions (run or planned).
+
+    Raises
+    ------
+    NotReleasedError
+        Embargoed, or below its profile's level (:func:`core.release.check_release`).
     """
     from targets.package import RECORD_FILE, REPORT_FILE
 
     data = bag / "data"
     record = MetadataRecord.model_validate_json((data / RECORD_FILE).read_text(encoding="utf-8"))
     report = ValidationReport.model_validate_json((data / REPORT_FILE).read_text(encoding="utf-8"))
+    check_release(record, report)  # embargo and the profile's level, also for the plan
     zarr_path = data / f"{dataset}.ome.zarr"
     in_place = settings.omero_in_place
     if dry_run:

@@ -41,6 +41,7 @@ __all__ = [
     "list_versions",
     "metadata_view",
     "read_version",
+    "read_version_report",
     "recover",
     "write_version",
 ]
@@ -116,6 +117,28 @@ def read_version(bag: Path, version: int | None = None) -> MetadataRecord:
             hint=f"versions: {', '.join(str(v.version) for v in versions)}",
         )
     return MetadataRecord.model_validate_json(path.read_text(encoding="utf-8"))
+
+
+def read_version_report(bag: Path, version: int | None = None) -> ValidationReport:
+    """The validation report archived with metadata version ``version`` (default: current).
+
+    Raises
+    ------
+    TargetError
+        The dataset has no such version.
+    """
+    versions = list_versions(bag)
+    if version is None or version == versions[-1].version:
+        path = bag / "data" / REPORT_FILE
+    else:
+        path = bag / "data" / "metadata" / "versions" / f"v{version}" / "validation.json"
+    if not path.is_file():
+        raise TargetError(
+            f"no metadata version {version}",
+            where=bag,
+            hint=f"versions: {', '.join(str(v.version) for v in versions)}",
+        )
+    return ValidationReport.model_validate_json(path.read_text(encoding="utf-8"))
 
 
 def _scaled(zattrs: dict[str, Any], factors: dict[str, float]) -> dict[str, Any]:

@@ -10,6 +10,7 @@ holds back an NBO tier is a warning.
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Iterable, Iterator
 from typing import Any
 
@@ -24,6 +25,7 @@ __all__ = [
     "BLOCKS_BY_LEVEL",
     "blocked_level",
     "check_record",
+    "field_path_problem",
     "record_document",
     "schema_modules",
     "unknown_fields",
@@ -187,6 +189,70 @@ def schema_modules(schema_name: str = DEFAULT_SCHEMA) -> list[str]:
 
 
 def unknown_fields(paths: Iterable[str], schema_name: str = DEFAULT_SCHEMA) -> list[str]:
-    """The field paths that fall outside every module of the schema (typos, other records)."""
-    modules = set(schema_modules(schema_name))
-    return [p for p in paths if parse_path(p)[0] not in modules]
+    """The field paths that are not fields of the schema (typos, other records)."""
+    return [p for p in paths if field_path_problem(p, schema_name) is not None]
+
+
+def _children(node: dict[str, Any]) -> dict[str, Any]:
+    """The properties an object schema declares, also in its ``allOf``/``if``/``then`` parts."""
+    props: dict[str, Any] = dict(node.get("properties", {}))
+    for sub in [*node.get("allOf", []), *node.get("anyOf", []), *node.get("oneOf", [])]:
+        for part in (sub, sub.get("then", {}), sub.get("else", {})):
+            for key, value in part.get("properties", {}).items():
+                props.setdefault(key, value)
+    return props
+
+
+def _nearest(wanted: str, names: Iterable[str], prefix: list[str | int]) -> str:
+    close = difflib.get_close_matches(wanted, sorted(names), n=3, cutoff=0.6)
+    if not close:
+        return ""
+    return " (did you mean " + " or ".join(_join([*prefix, c]) for c in close) + "?)"
+
+
+def field_path_problem(path: str, schema_name: str = DEFAULT_SCHEMA) -> str | None:
+    """Why ``path`` is not a field of the schema, with the nearest valid names; ``None`` if it is.
+
+    Every segment is checked: a name must be a property of the object above it, an index
+    must follow a list. ``<quantity>_unit`` beside a numeric field is a field (the unit the
+    value is in).
+    """
+    try:
+        parts = parse_path(path)
+    except ValueError as exc:
+        return str(exc)
+    node: dict[str, Any] = bundled(schema_name)
+    done: list[str | int] = []
+    for i, part in enumerate(parts):
+        if isinstance(part, int):
+            items = node.get("items")
+            if node.get("type") != "array" or not isinstance(items, dict):
+                return f"{_join(done) or 'the record'} is not a list"
+            node = items
+            done.append(part)
+            continue
+        children = _children(node)
+        if part in children:
+            node = children[part]
+            done.append(part)
+            continue
+        last = i == len(parts) - 1
+        quantity = children.get(part.removesuffix("_unit"), {})
+        if last and part.endswith("_unit") and quantity.get("type") in {"number", "integer"}:
+            return None
+        if not children and node.get("type") == "object":
+            return None  # a free-form object: any key
+        if not children:
+            return f"{_join(done)} is a value, it has no field '{part}'"
+        where = _join(done) or "the record"
+        return f"'{part}' is not a field of {where}" + _nearest(part, children, done)
+    if node.get("type") == "object" or _children(node):
+        some = ", ".join(_join([*done, c]) for c in sorted(_children(node))[:4])
+        return f"{_join(done)} is a group of fields; set one of them ({some}, ...)"
+    if (
+        node.get("type") == "array"
+        and isinstance(node.get("items"), dict)
+        and (_children(node["items"]))
+    ):
+        return f"{_join(done)} is a list of groups; set {_join(done)}[0].<field>"
+    return None

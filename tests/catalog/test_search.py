@@ -103,3 +103,42 @@ def test_a_curated_fix_is_searchable(catalog: Catalog) -> None:
         row.id, "x", "r", [], record=fixed.model_dump(mode="json"), report={}, fair_level="ngff"
     )
     assert [h.dataset for h in catalog.search("barrel")] == [dataset]
+
+
+def test_term_ids_in_any_form_and_hits_carry_the_records_values(catalog: Catalog) -> None:
+    hela = _archive(catalog, 0, DATASETS[0], "rembi+nbo-tier1")
+    curie = _archive(
+        catalog,
+        1,
+        {**DATASETS[2], "acquisition.imaging_method[0].term_id": "FBbi:00000246"},
+        "ngff",
+    )
+    for form in (
+        "FBbi:00000253",
+        "FBbi_00000253",
+        "fbbi:00000253",
+        "http://purl.obolibrary.org/obo/FBbi_00000253",
+    ):
+        assert [h.dataset for h in catalog.search("", SearchFilters(method=form))] == [hela], form
+    for form in ("FBbi_00000246", "http://purl.obolibrary.org/obo/FBbi_00000246"):
+        assert [h.dataset for h in catalog.search("", SearchFilters(method=form))] == [curie]
+    for form in ("NCBITaxon_9606", "http://purl.obolibrary.org/obo/NCBITaxon_9606"):
+        assert [h.dataset for h in catalog.search("", SearchFilters(organism=form))] == [hela]
+    # a whole id is not a prefix of a longer one
+    assert catalog.search("", SearchFilters(organism="NCBITaxon:960")) == []
+    # hits show the record's values, not the lower-cased index
+    [hit] = catalog.search("paxillin")
+    assert hit.organism == "Homo sapiens"
+    assert hit.method == "spinning disk confocal microscopy"
+    assert hit.instrument == "Eclipse Ti2-E"
+    assert hit.title == "Focal adhesions in migrating HeLa cells"
+
+
+def test_embargoed_datasets_are_hidden_from_researchers(catalog: Catalog) -> None:
+    open_ = _archive(catalog, 0, {**DATASETS[0], "study.release_date": "2020-01-01"}, "rembi")
+    later = _archive(catalog, 1, {**DATASETS[1], "study.release_date": "2999-01-01"}, "rembi")
+    assert [h.dataset for h in catalog.search("")] == [open_]
+    assert catalog.search("zebrafish") == []
+    # curators can list them, marked with the date
+    both = catalog.search("", SearchFilters(include_embargoed=True))
+    assert {h.dataset: h.embargoed_until for h in both} == {open_: None, later: "2999-01-01"}

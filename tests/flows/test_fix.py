@@ -238,3 +238,111 @@ def test_an_interrupted_version_commit_is_finished_or_dropped(
     assert versions.recover(bag) is False
     assert not (bag / versions.UPDATE_DIR).exists()
     bagit.Bag(str(bag)).validate()
+
+
+def test_misspelled_field_paths_are_refused_with_the_nearest_names(
+    home: Path, tmp_path: Path
+) -> None:
+    b = _dataset(home, "b.tif")
+    base = ["--home", str(home), "fix", b, "--reason", "typo"]
+    for path, nearest in (
+        ("study.licence", "study.license"),
+        ("study.titel", "study.title"),
+        ("study.authors[0].orcd", "study.authors[0].orcid"),
+        ("pixels.physical_sise_x", "pixels.physical_size_x"),
+        ("studdy.title", "study"),
+    ):
+        result = runner.invoke(app, [*base, "--set", f"{path}=CC-BY-4.0"])
+        assert result.exit_code == 2, (path, result.output)
+        assert "not a field of the metadata schema" in result.output
+        assert f"did you mean {nearest}" in result.output, result.output
+    # a list index on a value, a group set as a value: refused too
+    for path in ("study.title[0]", "study"):
+        result = runner.invoke(app, [*base, "--set", f"{path}=x"])
+        assert result.exit_code == 2 and "not a field of the metadata schema" in result.output
+    # bulk CSV and YAML: one wrong header refuses the whole file, nothing is changed
+    a = _dataset(home, "a.ome.tif")
+    table = tmp_path / "fixes.csv"
+    table.write_text(f"dataset,study.license,study.titel\n{a},CC0-1.0,A long enough title\n")
+    doc = tmp_path / "fixes.yaml"
+    doc.write_text(f"{a}:\n  study.license: CC0-1.0\n{b}:\n  study.licence: CC0-1.0\n")
+    for source in (table, doc):
+        result = runner.invoke(
+            app, ["--home", str(home), "fix", "--from", str(source), "--reason", "bulk"]
+        )
+        assert result.exit_code == 2, result.output
+        assert "did you mean study." in result.output and "nothing was changed" in result.output
+    catalog = Catalog.open(load_settings(home).catalog_url)
+    try:
+        for d in (a, b):
+            row = catalog.find(d)
+            assert row is not None
+            assert not [e for e in catalog.events(row.id) if e.step == "curate"]
+    finally:
+        catalog.close()
+    # a unit beside a quantity, and a field the record already holds, stay fixable
+    ok = runner.invoke(
+        app,
+        [*base, "--set", "pixels.physical_size_x=0.2", "--set", "pixels.physical_size_x_unit=µm"],
+    )
+    assert ok.exit_code == 0, ok.output
+
+
+def test_accepted_suggestions_keep_the_units_of_quantities(corpus: Path, tmp_path: Path) -> None:
+    """The CZI's OME says ExposureTime="100.0" ExposureTimeUnit="ms": never "100 s"."""
+    import shutil
+
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    shutil.copy(corpus / "czi" / "CD_s_1_t_3_c_2_z_5.czi", inbox)
+    age(inbox)
+    home = tmp_path / "home"
+    ingested = runner.invoke(app, ["--home", str(home), "ingest", str(inbox), "--json"])
+    assert ingested.exit_code == 0, ingested.output
+    [outcome] = json.loads(ingested.stdout)["outcomes"]
+    assert outcome["outcome"] == "archived", outcome
+    dataset = outcome["dataset"]
+    shown = json.loads(runner.invoke(app, ["--home", str(home), "show", dataset, "--json"]).stdout)
+    fields = shown["record"]["fields"]
+    # every extracted quantity carries its unit
+    assert fields["planes[0].exposure_time"]["value"] == 100.0
+    assert fields["planes[0].exposure_time_unit"]["value"] == "ms"
+    for key in fields:
+        if key.endswith(("exposure_time", "delta_t", "excitation_wavelength")):
+            assert f"{key}_unit" in fields, key
+    result = runner.invoke(
+        app,
+        ["--home", str(home), "fix", dataset, "--accept-suggestions", "--reason", "r", "--json"],
+    )
+    assert result.exit_code == 0, result.output
+    [fixed] = json.loads(result.stdout)
+    changes = {c["path"]: c["new"] for c in fixed["changes"]}
+    drafted = str(changes["acquisition.image_acquisition_parameters"])
+    assert "exposure 100 ms" in drafted or "exposure 0.1 s" in drafted, drafted
+    assert "100 s" not in drafted
+
+
+def test_show_of_an_old_version_shows_that_versions_findings(home: Path) -> None:
+    b = _dataset(home, "b.tif")
+    base = ["--home", str(home), "show", b, "--json"]
+    before = json.loads(runner.invoke(app, base).stdout)["validation"]
+    sets = [
+        "study.title=A title that is long enough for the schema",
+        "study.license=CC-BY-4.0",
+        "pixels.physical_size_x=0.2",
+    ]
+    fixed = runner.invoke(
+        app,
+        ["--home", str(home), "fix", b, "--reason", "r", *(f"--set={a}" for a in sets)],
+    )
+    assert fixed.exit_code == 0, fixed.output
+    now = json.loads(runner.invoke(app, base).stdout)["validation"]
+    assert now["counts"] != before["counts"]
+    old = json.loads(runner.invoke(app, [*base, "--metadata-version", "1"]).stdout)
+    assert old["validation"]["counts"] == before["counts"]
+    assert old["validation"]["findings"] == before["findings"]
+    assert old["validation"]["fair_level"] == before["fair_level"]
+    current = json.loads(runner.invoke(app, [*base, "--metadata-version", "2"]).stdout)
+    assert current["validation"]["counts"] == now["counts"]
+    text = runner.invoke(app, ["--home", str(home), "show", b, "--metadata-version", "1"])
+    assert f"findings: {before['counts']}" in text.output

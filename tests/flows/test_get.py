@@ -169,3 +169,28 @@ def test_omero_plan_without_a_server(home: Path) -> None:
     assert json.loads(upload.stdout)["actions"][-3]["transfer"] == "upload"
     live = runner.invoke(app, ["--home", str(home), "publish", dataset, "--to", "omero"])
     assert live.exit_code == 2 and "no OMERO server configured" in live.output
+
+
+def test_one_release_check_for_every_way_out(home: Path, tmp_path: Path) -> None:
+    """Embargo and the profile's level hold for get, BIA, the OMERO plan; search hides it."""
+    embargoed = _dataset(home, "e.ome.tif")
+    bare = _dataset(home, "p.tif")
+    base = ["--home", str(home)]
+    for args in (
+        ["get", embargoed, str(tmp_path)],
+        ["publish", embargoed, str(tmp_path), "--to", "bia"],
+        ["publish", embargoed, "--to", "omero", "--dry-run"],
+    ):
+        result = runner.invoke(app, [*base, *args])
+        assert result.exit_code == 2, (args, result.output)
+        assert "embargoed until 2999-01-01" in result.output
+    plan = runner.invoke(app, [*base, "publish", bare, "--to", "omero", "--dry-run"])
+    assert plan.exit_code == 2 and "below its profile" in plan.output
+    assert list(tmp_path.iterdir()) == []
+    # search: researchers do not see it; curators list it with the date
+    hits = json.loads(runner.invoke(app, [*base, "search", "--json"]).stdout)
+    assert embargoed not in {h["dataset"] for h in hits}
+    assert _dataset(home, "a.ome.tif") in {h["dataset"] for h in hits}
+    curator = runner.invoke(app, [*base, "search", "--include-embargoed", "--json"])
+    listed = {h["dataset"]: h["embargoed_until"] for h in json.loads(curator.stdout)}
+    assert listed[embargoed] == "2999-01-01"
