@@ -33,7 +33,7 @@ import zarr
 from core.errors import FinalError, TargetError
 from core.files import building_folder, file_digest
 from core.records import FAIR_LEVELS, MetadataRecord, ValidationReport
-from targets.crate import build_crate
+from targets.crate import FAIRWAY_URL, build_crate
 from targets.package import RECORD_FILE, REPORT_FILE
 from validators.report import report_markdown
 
@@ -49,6 +49,9 @@ TOOLS = (
     "pydicom",
     "numcodecs",
 )
+
+
+CHECKSUMS_FILE = "checksums-sha256.txt"
 
 
 class NotFetchableError(FinalError):
@@ -173,6 +176,8 @@ def _provenance(crate: Any, events: list[dict[str, Any]], tools: dict[str, str])
             "@id": "#software-environment",
             "@type": "SoftwareApplication",
             "name": "fairway and the libraries it ran with",
+            "url": FAIRWAY_URL,
+            "version": tools.get("fairway", "unknown"),
             "softwareRequirements": [f"{k}=={v}" for k, v in sorted(tools.items())],
         }
     )
@@ -187,6 +192,7 @@ def _provenance(crate: Any, events: list[dict[str, Any]], tools: dict[str, str])
                 "instrument": {"@id": "#software-environment"},
             }
         )
+        crate.root_dataset.append_to("mentions", {"@id": f"#step-{n}"})
         if e["step"] == "curate":
             crate.add_jsonld({"@id": f"#agent-{e['actor']}", "@type": "Person", "name": e["actor"]})
 
@@ -282,16 +288,32 @@ def _write_crate(
     events: list[dict[str, Any]],
 ) -> None:
     tools = _versions()
-    crate = build_crate(
-        dataset, zarr_name, record, report, [RECORD_FILE, REPORT_FILE], tools.get("fairway", "?")
+    present = sorted(p.relative_to(work).as_posix() for p in work.rglob("*") if p.is_file())
+    sizes = {rel: (work / rel).stat().st_size for rel in present}
+    # checksums-sha256.txt is written after the crate and lists every file but itself, the
+    # crate included: "<64 hex digits>  <path>\n" per file, so its size is known now
+    sizes[CHECKSUMS_FILE] = sum(
+        64 + 2 + len(rel.encode("utf-8")) + 1 for rel in [*present, "ro-crate-metadata.json"]
     )
-    for rel, fmt, name in (
-        ("gap-report.md", "text/markdown", "gap report"),
-        ("index.html", "text/html", "landing page"),
-        ("thumbnail.png", "image/png", "thumbnail"),
-        ("checksums-sha256.txt", "text/plain", "sha256 of every file"),
+    crate = build_crate(
+        dataset,
+        zarr_name,
+        record,
+        report,
+        [RECORD_FILE, REPORT_FILE],
+        tools.get("fairway", "?"),
+        sizes,
+    )
+    for rel, fmt, name, description in (
+        ("gap-report.md", "text/markdown", "gap report", "Metadata gaps still open, by module"),
+        ("index.html", "text/html", "landing page", "What the dataset is and how to open it"),
+        ("thumbnail.png", "image/png", "thumbnail", "The image's lowest resolution as a PNG"),
+        (CHECKSUMS_FILE, "text/plain", "sha256 of every file", "Checksums of every file"),
     ):
-        crate.add_file(source=None, dest_path=rel, properties={"encodingFormat": fmt, "name": name})
+        props = {"encodingFormat": fmt, "name": name, "description": description}
+        crate.add_file(
+            source=None, dest_path=rel, properties=props | {"contentSize": str(sizes[rel])}
+        )
     _provenance(crate, events, tools)
     crate.metadata.write(work)
 
@@ -332,7 +354,7 @@ def make_bundle(
             for p in sorted(work.rglob("*"))
             if p.is_file()
         }
-        (work / "checksums-sha256.txt").write_text(
+        (work / CHECKSUMS_FILE).write_text(
             "".join(f"{d}  {rel}\n" for rel, d in digests.items()), encoding="utf-8"
         )
     return final

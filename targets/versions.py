@@ -202,6 +202,7 @@ def write_version(
             report,
             [RECORD_FILE, REPORT_FILE, VERSIONS_FILE],
             tool_version,
+            sizes={rel: len(files[rel]) for rel in (RECORD_FILE, REPORT_FILE, VERSIONS_FILE)},
         )
         files[CRATE_FILE] = (crate_dir / CRATE_FILE).read_bytes()
         shutil.rmtree(crate_dir)

