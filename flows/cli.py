@@ -624,7 +624,7 @@ def get(
         return
     out.print(f"[bold]{row.dataset}[/bold]: {summary['files']} files in {bundle}")
     out.print(f"open {summary['index_html']} in a browser")
-    out.print(f"or: napari {bundle / (row.dataset + '.ome.zarr')}")
+    out.print(f"or: napari {summary['image']}", soft_wrap=True)
 
 
 @app.command()

@@ -86,7 +86,7 @@ def test_bundle_is_verified_and_described(home: Path, tmp_path: Path) -> None:
     from ome_zarr.io import parse_url
     from ome_zarr.reader import Reader
 
-    nodes = list(Reader(parse_url(str(bundle / f"{dataset}.ome.zarr" / "0")))())
+    nodes = list(Reader(parse_url(str(bundle / f"{dataset}.ome.zarr")))())
     assert nodes and nodes[0].data[0].shape[-2:] == (96, 80)
     again = runner.invoke(app, ["--home", str(home), "get", dataset, str(tmp_path)])
     assert again.exit_code == 2 and "exists already" in again.output
@@ -260,3 +260,39 @@ def test_bundle_crate_passes_roc_validator(home: Path, tmp_path: Path) -> None:
     archived = home / "archive" / dataset / "data"
     assert archived.is_dir()
     check_crate(archived, tmp_path / "cache")
+
+
+def test_landing_page_and_cli_snippets_work_as_written(
+    home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 13 item 11: every way fairway tells a researcher to open the data opens it."""
+    import html
+    import re
+
+    import zarr
+    from ome_zarr.io import parse_url
+    from ome_zarr.reader import Reader
+
+    def nodes(path: str) -> list[object]:  # ome-zarr-py, which napari-ome-zarr reads through
+        return [n for n in Reader(parse_url(path))() if n.data]
+
+    dataset = _dataset(home, "a.ome.tif")
+    result = runner.invoke(app, ["--home", str(home), "get", dataset, str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    bundle = tmp_path / dataset
+    # the CLI's hint
+    hint = next(x for x in result.output.splitlines() if x.startswith("or: napari "))
+    assert nodes(hint.removeprefix("or: napari "))
+    page = (bundle / "index.html").read_text(encoding="utf-8")
+    # the napari command, in the bundle folder
+    [shell] = re.findall(r'<code class="language-shell">(.*?)</code>', page, re.S)
+    assert nodes(str(bundle / html.unescape(shell).splitlines()[-1].removeprefix("napari ")))
+    # the Python snippet, run as written in the bundle folder
+    [code] = re.findall(r'<code class="language-python">(.*?)</code>', page, re.S)
+    monkeypatch.chdir(bundle)
+    names: dict[str, object] = {}
+    exec(html.unescape(code), names)  # noqa: S102 - the page's own snippet
+    pixels, level0 = names["pixels"], names["level0"]
+    assert isinstance(level0, zarr.Array)
+    assert pixels.shape == level0.shape == (1, 2, 4, 96, 80)  # type: ignore[attr-defined]
+    assert (np.asarray(pixels) == level0[:]).all()
