@@ -33,7 +33,7 @@ import zarr
 from core.errors import FinalError, TargetError
 from core.files import building_folder, file_digest
 from core.records import FAIR_LEVELS, MetadataRecord, ValidationReport
-from targets.crate import FAIRWAY_URL, build_crate
+from targets.crate import FAIRWAY_URL, build_crate, write_crate
 from targets.package import RECORD_FILE, REPORT_FILE
 from validators.ngff import image_group, image_paths
 from validators.report import report_markdown
@@ -345,7 +345,7 @@ def _write_crate(
             source=None, dest_path=rel, properties=props | {"contentSize": str(sizes[rel])}
         )
     _provenance(crate, events, tools)
-    crate.metadata.write(work)
+    write_crate(crate, work)
 
 
 def make_bundle(

@@ -10,7 +10,7 @@ from rocrate.rocrate import ROCrate
 
 from core.records import MetadataRecord, ValidationReport
 
-__all__ = ["FAIRWAY_URL", "LICENCE_URLS", "build_crate", "write_crate_metadata"]
+__all__ = ["FAIRWAY_URL", "LICENCE_URLS", "build_crate", "write_crate", "write_crate_metadata"]
 
 #: where fairway's source and documentation live: the ``url`` RO-Crate requires of every
 #: SoftwareApplication (the ``#fairway`` tool and the ``#software-environment`` it ran in)
@@ -53,6 +53,18 @@ FILE_DESCRIPTIONS = {
         "Every metadata version of the dataset: who changed what, when and why",
     ),
 }
+
+
+def write_crate(crate: ROCrate, folder: Path) -> None:
+    """Write ``ro-crate-metadata.json`` into ``folder``, one-item lists written as the item.
+
+    RO-Crate 1.3 recommends the compact form: ``"about": {"@id": …}``, not a list of one.
+    """
+    for entity in crate.get_entities():
+        for key, value in list(entity.properties().items()):
+            if not key.startswith("@") and isinstance(value, list) and len(value) == 1:
+                entity[key] = value[0]
+    crate.metadata.write(folder)
 
 
 def _single(values: list[dict[str, str]]) -> Any:
@@ -131,7 +143,7 @@ def write_crate_metadata(
     crate = build_crate(
         dataset, zarr_name, record, report, extra_files, tool_version, {**known, **(sizes or {})}
     )
-    crate.metadata.write(data_dir)
+    write_crate(crate, data_dir)
     return Path(data_dir) / "ro-crate-metadata.json"
 
 
@@ -259,8 +271,6 @@ def build_crate(
             ),
         )
         i += 1
-    if isinstance(about := image.get("about"), list) and len(about) == 1:
-        image["about"] = about[0]
     for rel in extra_files:
         name, description = FILE_DESCRIPTIONS.get(rel, (rel, f"{rel} of the dataset"))
         props: dict[str, Any] = {

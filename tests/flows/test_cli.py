@@ -180,3 +180,41 @@ def test_a_refused_file_is_reported_without_tracebacks(
     [outcome] = json.loads(done.stdout)["outcomes"]
     assert outcome["outcome"] == "quarantined" and "cut.ome.tif" in outcome["reason"]
     assert "Traceback" not in done.stderr and "ERROR" not in done.stderr, done.stderr
+
+
+def _whole_on_a_line(text: str, output: str) -> bool:
+    return any(text in line for line in output.splitlines())
+
+
+def test_long_text_is_never_cut_or_folded_when_piped(home: Path, tmp_path: Path) -> None:
+    """Issue 13 item 10: reasons, fix hints and field names reach a pipe whole, one line each."""
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    (inbox / ("refused-" + "x" * 150 + ".tif")).write_bytes(b"II*\x00garbage")
+    age(inbox)
+    other = tmp_path / "home"
+    ingest = runner.invoke(
+        app, ["--home", str(other), "ingest", str(inbox), "--quiet-seconds", "1"]
+    )
+    [row] = _json(["--home", str(other), "status", "--json"])  # type: ignore[misc]
+    reason = row["reason"]
+    assert len(reason) > 160
+    assert _whole_on_a_line(reason, ingest.output), ingest.output
+    status = runner.invoke(app, ["--home", str(other), "status"])
+    assert _whole_on_a_line(reason, status.output), status.output
+    # gaps: every fix hint whole; show: every field name and value whole
+    [dataset] = [
+        r["dataset"]
+        for r in _json(["--home", str(home), "status", "--json"])  # type: ignore[union-attr]
+        if r["source"].endswith("a.ome.tif")
+    ]
+    findings = _json(["--home", str(home), "gaps", dataset, "--json"])
+    gaps = runner.invoke(app, ["--home", str(home), "gaps", dataset]).output
+    hints = {f["fix_hint"] for f in findings}  # type: ignore[union-attr]
+    assert max(len(h) for h in hints) > 90
+    assert [h for h in hints if not _whole_on_a_line(h, gaps)] == []
+    fields = _json(["--home", str(home), "show", dataset, "--json"])["record"]["fields"]  # type: ignore[index,call-overload]
+    shown = runner.invoke(app, ["--home", str(home), "show", dataset]).output
+    assert [k for k in fields if not _whole_on_a_line(k, shown)] == []
+    long_values = [str(v["value"]) for v in fields.values() if len(str(v["value"])) > 80]
+    assert long_values and all(_whole_on_a_line(v, shown) for v in long_values)

@@ -69,7 +69,7 @@ def test_bundle_is_verified_and_described(home: Path, tmp_path: Path) -> None:
     root = graph["./"]
     assert root["license"]["@id"] == "https://creativecommons.org/licenses/by/4.0/"
     assert root["name"].startswith("Live-cell imaging of EGFP-tagged focal adhesions")
-    assert [graph[a["@id"]]["name"] for a in root["author"]] == ["Ada Example"]
+    assert graph[root["author"]["@id"]]["name"] == "Ada Example"  # one: not a list
     assert "http://purl.obolibrary.org/obo/FBbi_00000253" in graph
     assert "http://purl.obolibrary.org/obo/NCBITaxon_9606" in graph
     assert graph["#instrument"]["serialNumber"] == "TI2-552107"
