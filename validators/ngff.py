@@ -61,7 +61,7 @@ def image_paths(root: Any) -> list[str]:
         listed = ngff_attrs(root["OME"]).get("series")
         if isinstance(listed, list) and listed:
             return [str(k) for k in listed]
-    paths = []
+    paths: list[str] = []
     while str(len(paths)) in root:
         paths.append(str(len(paths)))
     return paths
