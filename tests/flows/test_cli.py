@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any, cast
 
 import pytest
 from typer.testing import CliRunner
@@ -196,7 +197,8 @@ def test_long_text_is_never_cut_or_folded_when_piped(home: Path, tmp_path: Path)
     ingest = runner.invoke(
         app, ["--home", str(other), "ingest", str(inbox), "--quiet-seconds", "1"]
     )
-    [row] = _json(["--home", str(other), "status", "--json"])  # type: ignore[misc]
+    rows: Any = _json(["--home", str(other), "status", "--json"])
+    [row] = rows
     reason = row["reason"]
     assert len(reason) > 160
     assert _whole_on_a_line(reason, ingest.output), ingest.output
@@ -205,15 +207,16 @@ def test_long_text_is_never_cut_or_folded_when_piped(home: Path, tmp_path: Path)
     # gaps: every fix hint whole; show: every field name and value whole
     [dataset] = [
         r["dataset"]
-        for r in _json(["--home", str(home), "status", "--json"])  # type: ignore[union-attr]
+        for r in cast(Any, _json(["--home", str(home), "status", "--json"]))
         if r["source"].endswith("a.ome.tif")
     ]
-    findings = _json(["--home", str(home), "gaps", dataset, "--json"])
+    findings: Any = _json(["--home", str(home), "gaps", dataset, "--json"])
     gaps = runner.invoke(app, ["--home", str(home), "gaps", dataset]).output
-    hints = {f["fix_hint"] for f in findings}  # type: ignore[union-attr]
+    hints = {f["fix_hint"] for f in findings}
     assert max(len(h) for h in hints) > 90
     assert [h for h in hints if not _whole_on_a_line(h, gaps)] == []
-    fields = _json(["--home", str(home), "show", dataset, "--json"])["record"]["fields"]  # type: ignore[index,call-overload]
+    view: Any = _json(["--home", str(home), "show", dataset, "--json"])
+    fields = view["record"]["fields"]
     shown = runner.invoke(app, ["--home", str(home), "show", dataset]).output
     assert [k for k in fields if not _whole_on_a_line(k, shown)] == []
     long_values = [str(v["value"]) for v in fields.values() if len(str(v["value"])) > 80]

@@ -294,5 +294,5 @@ def test_landing_page_and_cli_snippets_work_as_written(
     exec(html.unescape(code), names)  # the page's own snippet, as written
     pixels, level0 = names["pixels"], names["level0"]
     assert isinstance(level0, zarr.Array)
-    assert pixels.shape == level0.shape == (1, 2, 4, 96, 80)  # type: ignore[attr-defined]
+    assert pixels.shape == level0.shape == (1, 2, 4, 96, 80)
     assert (np.asarray(pixels) == level0[:]).all()
