@@ -323,7 +323,7 @@ def _write_crate(
     # checksums-sha256.txt is written after the crate and lists every file but itself, the
     # crate included: "<64 hex digits>  <path>\n" per file, so its size is known now
     sizes[CHECKSUMS_FILE] = sum(
-        64 + 2 + len(rel.encode("utf-8")) + 1 for rel in [*present, "ro-crate-metadata.json"]
+        64 + 2 + len(rel.encode("utf-8")) + 1 for rel in {*present, "ro-crate-metadata.json"}
     )
     crate = build_crate(
         dataset,
