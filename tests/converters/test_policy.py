@@ -58,14 +58,14 @@ def test_output_is_sharded_one_file_per_plane(tmp_path: Path, tiled: bool) -> No
         d = describe_tiff(tif, src)
     store = tmp_path / "out.ome.zarr"
     write_ome_zarr(src, "tiff", parse_ome(d.ome_xml)[0], d.ome_xml, store, settings)
-    meta = json.loads((store / "0" / "0" / "zarr.json").read_text())
+    meta = json.loads((store / "0" / "zarr.json").read_text())
     assert meta["codecs"][0]["name"] == "sharding_indexed"
     assert meta["chunk_grid"]["configuration"]["chunk_shape"] == [1, 1, 1, 320, 320]
-    chunk_files = [p for p in (store / "0" / "0" / "c").rglob("*") if p.is_file()]
+    chunk_files = [p for p in (store / "0" / "c").rglob("*") if p.is_file()]
     assert len(chunk_files) == 3  # one shard per z-plane instead of 3 x 5 x 5 chunk files
     import zarr
 
-    assert np.array_equal(zarr.open_array(str(store / "0" / "0"), mode="r")[0, 0], data)
+    assert np.array_equal(zarr.open_array(str(store / "0"), mode="r")[0, 0], data)
 
 
 def test_ngff_04_on_zarr_v2(tmp_path: Path) -> None:
