@@ -1,12 +1,24 @@
-"""Write OME-Zarr (NGFF 0.5, zarr v3) in the bioformats2raw layout.
+"""Write OME-Zarr (NGFF 0.5, zarr v3): one image at the top level, several in bioformats2raw.
 
-Layout written::
+Layout of a dataset with **one image** (a plain NGFF image, so every reader opens the store
+itself: ome-zarr-py's ``Reader``, napari-ome-zarr, bioio-ome-zarr, zarr)::
+
+    <name>.ome.zarr/            zarr.json  ome: {version 0.5, multiscales, omero}
+        0/ 1/ ...               the resolution levels
+        labels/                 label images, if any
+        OME/                    zarr.json  ome: {version 0.5}
+            METADATA.ome.xml    the full OME-XML of the source (or generated from it)
+
+Layout of a dataset with **several images** (series) or a plate (bioformats2raw layout)::
 
     <name>.ome.zarr/            zarr.json  ome: {version 0.5, bioformats2raw.layout: 3}
         OME/                    zarr.json  ome: {version 0.5, series: ["0", ...]}
-            METADATA.ome.xml    the full OME-XML of the source (or generated from it)
+            METADATA.ome.xml
         0/                      one multiscale image per series: levels 0..n, omero channels
         1/ ...
+
+Readers open ``<name>.ome.zarr/0`` for the first series there (a plate: the store itself).
+:func:`validators.ngff.image_paths` lists the image groups of either layout.
 
 Output is built under ``<dest>.partial-<token>``, every file is fsync'd, and only then is the
 folder renamed to ``dest``: a reader never sees a half-written store under the final name.
@@ -216,7 +228,7 @@ def _write_image(
     px = image.pixels
     voxel = (px.physical_size_z, px.physical_size_y, px.physical_size_x)
     levels = plan_levels((shape[2], shape[3], shape[4]), options.chunk_yx, voxel)
-    img = group.create_group(name)
+    img = group.create_group(name) if name else group  # "" = the image is the group itself
     arrays = _create_levels(img, shape, data.dtype, levels, options)
     datasets = [
         {
@@ -259,7 +271,7 @@ def _write_image(
         )
     z_halved = levels[-1].factor_zyx[0] > 1
     multiscale = {
-        "name": image.name or name,
+        "name": image.name or name or "image",
         "axes": axes,
         "datasets": datasets,
         "type": "mode" if labels else "mean",
@@ -398,11 +410,13 @@ def write_ome_zarr(
                 )
             v2 = options.ngff_version == "0.4"
             root = zarr.open_group(store=str(partial), mode="w", zarr_format=2 if v2 else 3)
-            if v2:
-                root.attrs["bioformats2raw.layout"] = 3
-            else:
-                root.attrs["ome"] = {"version": "0.5", "bioformats2raw.layout": 3}
             layout = plate_layout(ome)
+            single = layout is None and len(series) == 1  # a plain image at the top level
+            if not single:
+                if v2:
+                    root.attrs["bioformats2raw.layout"] = 3
+                else:
+                    root.attrs["ome"] = {"version": "0.5", "bioformats2raw.layout": 3}
             if layout is not None:
                 _write_plate_groups(root, layout, v2)
             written: list[ConvertedImage] = []
@@ -416,7 +430,7 @@ def write_ome_zarr(
                         where=source,
                         hint="the file is truncated or its metadata is wrong; it was not padded",
                     )
-                path = layout.image_paths[s.index] if layout else str(s.index)
+                path = layout.image_paths[s.index] if layout else "" if single else str(s.index)
                 parent, _, leaf = path.rpartition("/")
                 group = root[parent] if parent else root
                 out = _write_image(group, leaf, s.data, image, options, progress)  # type: ignore[arg-type]
@@ -427,11 +441,12 @@ def write_ome_zarr(
                     _write_labels(out.group, image, shape, labels, options, settings, progress)
                 written.append(out.image.model_copy(update={"path": path}))
             ome_group = root.create_group("OME")
-            series_list = [w.path for w in written]
+            # bioformats2raw lists its image groups; a top-level image has none to list
+            series_list = {} if single else {"series": [w.path for w in written]}
             if v2:
-                ome_group.attrs["series"] = series_list
+                ome_group.attrs.update(series_list)
             else:
-                ome_group.attrs["ome"] = {"version": "0.5", "series": series_list}
+                ome_group.attrs["ome"] = {"version": "0.5", **series_list}
             (partial / "OME" / "METADATA.ome.xml").write_text(ome_xml, encoding="utf-8")
         fsync_tree(partial)
         if dest.exists():

@@ -41,8 +41,18 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
 )
-out = Console()
-err = Console(stderr=True)
+#: width of piped output (not a terminal): wide enough that no table row or line is folded
+PIPE_WIDTH = 100_000
+
+
+def _console(*, stderr: bool = False) -> Console:
+    """A console for the terminal; piped output keeps whole lines instead of 80 columns."""
+    console = Console(stderr=stderr)
+    return console if console.is_terminal else Console(stderr=stderr, width=PIPE_WIDTH)
+
+
+out = _console()
+err = _console(stderr=True)
 
 HomeOpt = Annotated[
     Path | None,
@@ -138,7 +148,7 @@ def _summary_table(summary: Any) -> Table:
             f"[{colour}]{said}[/{colour}]",
             o.dataset or "",
             o.fair_level or "",
-            (o.reason or "")[:160],
+            o.reason or "",
         )
     return table
 
@@ -275,7 +285,7 @@ def status(
             r["state"],
             (r["fair_level"] or "") + (f" (target {r['target']})" if r["target"] else ""),
             r["source"],
-            (r["reason"] or "")[:120],
+            r["reason"] or "",
         )
     out.print(table)
 
@@ -354,11 +364,10 @@ def show(
         )
     fields = (view["record"] or {}).get("fields", {})
     table = Table(title=f"{len(fields)} metadata fields")
-    table.add_column("field")
-    table.add_column("value", overflow="fold")
-    table.add_column("source", overflow="fold")
+    for col in ("field", "value", "source"):
+        table.add_column(col, overflow="fold")
     for key, item in sorted(fields.items()):
-        table.add_row(key, str(item["value"])[:80], item["source"])
+        table.add_row(escape(key), escape(str(item["value"])), escape(str(item["source"])))
     out.print(table)
     out.print(
         f"{len(view['files'])} archived files; {len(view['events'])} events; "
@@ -442,7 +451,7 @@ def gaps(
         for col in ("severity", "level", "module", "path", "fix"):
             table.add_column(col, overflow="fold")
         for f in mine:
-            table.add_row(f["severity"], f["level"], f["module"], f["path"], f["fix_hint"][:90])
+            table.add_row(f["severity"], f["level"], f["module"], f["path"], f["fix_hint"])
         out.print(table)
 
 
@@ -619,8 +628,9 @@ def search(
         table.add_column(col, overflow="fold")
     for h in hits:
         note = f" (embargoed until {h.embargoed_until})" if h.embargoed_until else ""
-        level = h.fair_level + note
-        table.add_row(h.dataset, h.title[:60], h.organism, h.method[:40], h.acquired[:10], level)
+        table.add_row(
+            h.dataset, h.title, h.organism, h.method, h.acquired[:10], h.fair_level + note
+        )
     out.print(table)
 
 
@@ -660,7 +670,7 @@ def get(
         return
     out.print(f"[bold]{row.dataset}[/bold]: {summary['files']} files in {bundle}")
     out.print(f"open {summary['index_html']} in a browser")
-    out.print(f"or: napari {bundle / (row.dataset + '.ome.zarr')}")
+    out.print(f"or: napari {summary['image']}", soft_wrap=True)
 
 
 @app.command()

@@ -65,7 +65,7 @@ biosample:
       ncbi_taxon: "NCBITaxon:9606"
   biological_entity: HeLa cell line (CVCL_0030)
 specimen:
-  sample_preparation_protocol: Cells seeded on #1.5 glass-bottom dishes, transfected 24 h before imaging, fixed in 4% paraformaldehyde and kept in PBS.
+  sample_preparation_protocol: "Cells seeded on #1.5 glass-bottom dishes, transfected 24 h before imaging, fixed in 4% paraformaldehyde and kept in PBS."
   live_sample: false
   sample_type: Cell
   cover_glass:

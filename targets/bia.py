@@ -18,16 +18,19 @@ would refuse the submission anyway, later and with less help.
 
 from __future__ import annotations
 
-import csv
-import io
+import json
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from core.errors import FinalError
+from core.fieldpaths import expand, parse_path
 from core.files import building_folder
 from core.records import FAIR_LEVELS, MetadataRecord, ValidationReport
 from core.release import check_release
 from targets.bundle import copy_verified
 from targets.package import RECORD_FILE, REPORT_FILE
+from targets.tabular import table_text
 from validators.report import report_markdown
 
 __all__ = ["BelowRembiError", "pagetab", "write_bia_package"]
@@ -50,43 +53,59 @@ def _items(record: MetadataRecord, prefix: str, leaf: str) -> list[str]:
 
 
 def _listed(record: MetadataRecord, prefix: str) -> list[str]:
-    """The values of a list field (one list value, or ``study.keywords[0]``, ``[1]``...)."""
-    whole = record.value(prefix)
-    if isinstance(whole, list):
-        return [str(x) for x in whole]
-    found = [
-        (int(k[len(prefix) + 1 :].split("]", 1)[0]), str(x.value))
-        for k, x in record.fields.items()
-        if k.startswith(prefix + "[") and k[len(prefix) + 1 :].split("]", 1)[0].isdigit()
-    ]
-    return [value for _, value in sorted(found)]
+    """The values of a list field, read the way the record's fields expand into a document.
+
+    A list value, items set one by one (``prefix[4]``, e.g. by a curator's fix on top of a
+    sidecar's list), or one scalar all count; items are never written as a Python repr.
+    """
+    subset = {
+        k: x.value for k, x in record.fields.items() if k == prefix or k.startswith(prefix + "[")
+    }
+    try:
+        node: Any = expand(subset)
+        for part in parse_path(prefix):
+            node = node[part]
+    except (ValueError, KeyError, IndexError, TypeError):
+        return []
+    items = node if isinstance(node, list) else [node]
+    return [str(x) for x in items if x not in (None, "") and not isinstance(x, dict | list)]
 
 
 def _clean(value: object) -> str:
     return " ".join(str(value).split())  # no tabs or newlines inside a PageTab cell
 
 
-def _section(lines: list[str], header: str, accno: str = "", **attrs: object) -> None:
-    lines.append("")
-    lines.append(f"{header}\t{accno}".rstrip("\t"))
+Row = list[object]
+
+
+def _section(rows: list[Row], header: str, accno: str = "", **attrs: object) -> None:
+    """A blank line, the section's header (with its reference, if any), one row per value."""
+    rows.append([])
+    rows.append([header, accno] if accno else [header])
     for name, value in attrs.items():
-        if value not in (None, "", []):
-            for v in value if isinstance(value, list) else [value]:
-                lines.append(f"{name.replace('_', ' ')}\t{_clean(v)}")
+        for v in value if isinstance(value, list) else [value]:
+            if v not in (None, ""):
+                rows.append([name.replace("_", " "), _clean(v)])
 
 
-def pagetab(record: MetadataRecord, dataset: str, file_list: str) -> str:
-    """The study of ``record`` as a BioStudies PageTab submission (tab-separated text)."""
+def pagetab(
+    record: MetadataRecord, dataset: str, file_list: str, labels: Sequence[str] = ()
+) -> str:
+    """The study of ``record`` as a BioStudies PageTab submission (tab-separated text).
+
+    The accession is left blank (BioStudies assigns it); the Annotations section is written
+    only when the image has ``labels``. Every cell goes through :func:`targets.tabular.safe_cell`.
+    """
     v = record.value
     licence = str(v("study.license") or "")
-    lines = [
-        f"Submission\t{dataset}",
-        f"Title\t{_clean(v('study.title') or dataset)}",
-        f"ReleaseDate\t{v('study.release_date') or ''}",
-        "AttachTo\tBioImages",
+    rows: list[Row] = [
+        ["Submission", ""],
+        ["Title", _clean(v("study.title") or dataset)],
+        ["ReleaseDate", v("study.release_date") or ""],
+        ["AttachTo", "BioImages"],
     ]
     _section(
-        lines,
+        rows,
         "Study",
         Title=v("study.title"),
         Description=v("study.description"),
@@ -100,19 +119,19 @@ def pagetab(record: MetadataRecord, dataset: str, file_list: str) -> str:
         affiliation = str(v(f"study.authors[{i}].affiliation") or "")
         ref = organisations.setdefault(affiliation, f"o{len(organisations) + 1}")
         _section(
-            lines,
+            rows,
             "Author",
             Name=name,
             E_mail=v(f"study.authors[{i}].email"),
             ORCID=v(f"study.authors[{i}].orcid"),
-            Role=v(f"study.authors[{i}].role[0]"),
+            Role=_listed(record, f"study.authors[{i}].role")[:1],
         )
-        lines.append(f"<affiliation>\t{ref}")
+        rows.append(["<affiliation>", ref])
     for name, ref in organisations.items():
-        _section(lines, "Organization", ref, Name=name)
+        _section(rows, "Organization", ref, Name=name)
     biosample = str(v("biosample.title") or v("biosample.biological_entity") or "Biosample 1")
     _section(
-        lines,
+        rows,
         "Biosample",
         Title=biosample,
         Biological_entity=v("biosample.biological_entity"),
@@ -124,7 +143,7 @@ def pagetab(record: MetadataRecord, dataset: str, file_list: str) -> str:
     for i, name in enumerate(_items(record, "biosample.organism", "scientific_name")):
         taxon = str(v(f"biosample.organism[{i}].ncbi_taxon") or "")
         _section(
-            lines,
+            rows,
             "Organism",
             Scientific_name=name,
             Common_name=v(f"biosample.organism[{i}].common_name"),
@@ -132,7 +151,7 @@ def pagetab(record: MetadataRecord, dataset: str, file_list: str) -> str:
         )
     specimen = "Specimen 1"
     _section(
-        lines,
+        rows,
         "Specimen",
         Title=specimen,
         Sample_preparation_protocol=v("specimen.sample_preparation_protocol"),
@@ -141,7 +160,7 @@ def pagetab(record: MetadataRecord, dataset: str, file_list: str) -> str:
     )
     acquisition = "Image acquisition 1"
     _section(
-        lines,
+        rows,
         "Image acquisition",
         Title=acquisition,
         Imaging_instrument=v("acquisition.imaging_instrument_description"),
@@ -149,43 +168,36 @@ def pagetab(record: MetadataRecord, dataset: str, file_list: str) -> str:
     )
     for i, label in enumerate(_items(record, "acquisition.imaging_method", "label")):
         _section(
-            lines,
+            rows,
             "Imaging Method",
             Ontology_Value=label,
             Ontology_Name="Biological Imaging Methods Ontology (FBbi)",
             Ontology_Term_ID=v(f"acquisition.imaging_method[{i}].term_id"),
         )
     _section(
-        lines,
+        rows,
         "Study Component",
         Name=v("study_component.name") or dataset,
         Description=v("study_component.description"),
         File_List=file_list,
     )
     _section(
-        lines, "Associations", Biosample=biosample, Specimen=specimen, Image_acquisition=acquisition
+        rows, "Associations", Biosample=biosample, Specimen=specimen, Image_acquisition=acquisition
     )
-    if v("annotations.overview"):
+    if labels:
         _section(
-            lines,
+            rows,
             "Annotations",
             Title=f"Annotations of {dataset}",
-            Annotation_Overview=v("annotations.overview"),
+            Annotation_Overview=v("annotations.overview") or f"Label images: {', '.join(labels)}",
             Annotation_Method=v("annotations.method"),
-            Annotation_Type=[
-                str(x.value)
-                for k, x in sorted(record.fields.items())
-                if k.startswith("annotations.types")
-            ],
+            Annotation_Type=_listed(record, "annotations.types"),
         )
-    return "\n".join(lines) + "\n"
+    return table_text(rows)
 
 
 def _file_list(record: MetadataRecord, dataset: str) -> str:
     v = record.value
-    buf = io.StringIO()
-    writer = csv.writer(buf, delimiter="\t", lineterminator="\n")
-    writer.writerow(["Files", "Type", "Dimensions", "Pixel size", "Channels", "Format"])
     dims = " x ".join(
         f"{a.upper()}={v(f'pixels.size_{a}')}" for a in "xyzct" if v(f"pixels.size_{a}")
     )
@@ -195,8 +207,25 @@ def _file_list(record: MetadataRecord, dataset: str) -> str:
         if v(f"pixels.physical_size_{a}")
     )
     channels = ", ".join(_items(record, "channels", "name"))
-    writer.writerow([f"files/{dataset}.ome.zarr", "image", dims, pixel, channels, "OME-Zarr"])
-    return buf.getvalue()
+    return table_text(
+        [
+            ["Files", "Type", "Dimensions", "Pixel size", "Channels", "Format"],
+            [f"files/{dataset}.ome.zarr", "image", dims, pixel, channels, "OME-Zarr"],
+        ]
+    )
+
+
+def _label_names(store: Path) -> list[str]:
+    """The names of the label images of the store's first image (none if it has none)."""
+    for group in (store, store / "0"):
+        meta = group / "labels" / "zarr.json"
+        if meta.is_file():
+            attrs = json.loads(meta.read_text(encoding="utf-8")).get("attributes", {})
+            return [str(n) for n in attrs.get("ome", attrs).get("labels", [])]
+        zattrs = group / "labels" / ".zattrs"  # NGFF 0.4 (zarr v2)
+        if zattrs.is_file():
+            return [str(n) for n in json.loads(zattrs.read_text(encoding="utf-8"))["labels"]]
+    return []
 
 
 def write_bia_package(bag: Path, dest: Path) -> Path:
@@ -234,7 +263,8 @@ def write_bia_package(bag: Path, dest: Path) -> Path:
         (work / "files").mkdir()
         copy_verified(bag, work / "files", only=f"data/{dataset}.ome.zarr/")
         (work / "file_list.tsv").write_text(_file_list(record, dataset), encoding="utf-8")
-        submission = pagetab(record, dataset, "file_list.tsv")
+        labels = _label_names(work / "files" / f"{dataset}.ome.zarr")
+        submission = pagetab(record, dataset, "file_list.tsv", labels)
         (work / "submission.tsv").write_text(submission, encoding="utf-8")
         (work / "gap-report.md").write_text(report_markdown(report), encoding="utf-8")
         (work / "README.txt").write_text(

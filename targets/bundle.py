@@ -36,11 +36,19 @@ from core.files import building_folder, file_digest
 from core.records import FAIR_LEVELS, MetadataRecord, ValidationReport
 from core.release import NotReleasedError, check_release
 from targets.bagfiles import payload_entries
-from targets.crate import build_crate
+from targets.crate import FAIRWAY_URL, build_crate, write_crate
 from targets.package import RECORD_FILE, REPORT_FILE
+from validators.ngff import image_group, image_paths
 from validators.report import report_markdown
 
-__all__ = ["NotFetchableError", "copy_verified", "make_bundle", "thumbnail_png"]
+__all__ = [
+    "NotFetchableError",
+    "copy_verified",
+    "first_image_path",
+    "make_bundle",
+    "open_path",
+    "thumbnail_png",
+]
 
 TOOLS = (
     "fairway",
@@ -53,6 +61,8 @@ TOOLS = (
     "numcodecs",
 )
 
+
+CHECKSUMS_FILE = "checksums-sha256.txt"
 
 #: the refusal of a dataset that may not leave (the release policy's error, under its old name)
 NotFetchableError = NotReleasedError
@@ -73,14 +83,26 @@ def check_fetchable(record: MetadataRecord, report: ValidationReport, today: dat
     check_release(record, report, today)
 
 
+def first_image_path(store: Path) -> str:
+    """Where a reader opens the store's first image, relative to the store.
+
+    ``""`` when the store is itself the image (one image: fairway's default), ``"0"`` for the
+    first series of the bioformats2raw layout, ``"A/1/0"`` for a plate's first field.
+    """
+    paths = image_paths(zarr.open_group(str(store), mode="r"))
+    return paths[0] if paths else ""
+
+
+def open_path(store: Path) -> str:
+    """The path a reader (napari, ome-zarr-py, zarr) is given to open the first image."""
+    inner = first_image_path(store)
+    return f"{store}/{inner}" if inner else str(store)
+
+
 def _first_image(store: Path) -> tuple[Any, list[str], list[dict[str, Any]]]:
     """The lowest level of the first image, its axis names and its omero channels."""
     root: Any = zarr.open_group(str(store), mode="r")
-    series = "0"
-    if "OME" in root:
-        ome_attrs: Any = dict(root["OME"].attrs)
-        series = str((ome_attrs.get("ome", ome_attrs).get("series") or ["0"])[0])
-    group: Any = root[series]
+    group: Any = image_group(root, first_image_path(store))
     attrs: Any = dict(group.attrs)
     ome = attrs.get("ome", attrs)
     ms = ome["multiscales"][0]
@@ -156,6 +178,8 @@ def _provenance(crate: Any, events: list[dict[str, Any]], tools: dict[str, str])
             "@id": "#software-environment",
             "@type": "SoftwareApplication",
             "name": "fairway and the libraries it ran with",
+            "url": FAIRWAY_URL,
+            "version": tools.get("fairway", "unknown"),
             "softwareRequirements": [f"{k}=={v}" for k, v in sorted(tools.items())],
         }
     )
@@ -173,6 +197,7 @@ def _provenance(crate: Any, events: list[dict[str, Any]], tools: dict[str, str])
                 "instrument": {"@id": "#software-environment"},
             }
         )
+        crate.root_dataset.append_to("mentions", {"@id": f"#step-{n}"})
         if e["step"] == "curate" and agent not in agents:
             agents.add(agent)
             crate.add_jsonld({"@id": agent, "@type": "Person", "name": e["actor"]})
@@ -183,8 +208,9 @@ def _cell(value: Any) -> str:
 
 
 def _landing_page(
-    dataset: str, record: MetadataRecord, report: ValidationReport, png: bytes
+    dataset: str, record: MetadataRecord, report: ValidationReport, png: bytes, image: str
 ) -> str:
+    """The bundle's index.html; ``image`` is what a reader opens, relative to the bundle."""
     v = record.value
 
     def joined(prefix: str, suffix: str) -> str:
@@ -249,11 +275,20 @@ code{{background:#f4f4f4;padding:.1rem .3rem}}</style></head>
 {table}
 </table>
 <h2>Open it</h2>
-<p>In napari (with the napari-ome-zarr plugin):</p>
-<pre><code>pip install "napari[all]" napari-ome-zarr
-napari {_cell(zarr_name)}</code></pre>
-<p>In Python: <code>ome_zarr.reader.Reader(ome_zarr.io.parse_url("{_cell(zarr_name)}"))</code>.
-The full OME-XML is in <code>{_cell(zarr_name)}/OME/METADATA.ome.xml</code>; the metadata record
+<p>In napari (with the napari-ome-zarr plugin), in this folder:</p>
+<pre><code class="language-shell">pip install "napari[all]" napari-ome-zarr
+napari {_cell(image)}</code></pre>
+<p>In Python, with ome-zarr-py or zarr, in this folder:</p>
+<pre><code class="language-python">from ome_zarr.io import parse_url
+from ome_zarr.reader import Reader
+
+nodes = list(Reader(parse_url("{_cell(image)}"))())
+pixels = nodes[0].data[0]  # full resolution, a dask array (t, c, z, y, x)
+
+import zarr
+
+level0 = zarr.open_group("{_cell(image)}", mode="r")["0"]  # the same, as a zarr array</code></pre>
+<p>The full OME-XML is in <code>{_cell(zarr_name)}/OME/METADATA.ome.xml</code>; the metadata record
 and its provenance are in <code>ro-crate-metadata.json</code>; every file's sha256 is in
 <code>checksums-sha256.txt</code>.</p>
 </body></html>
@@ -269,18 +304,34 @@ def _write_crate(
     events: list[dict[str, Any]],
 ) -> None:
     tools = _versions()
-    crate = build_crate(
-        dataset, zarr_name, record, report, [RECORD_FILE, REPORT_FILE], tools.get("fairway", "?")
+    present = sorted(p.relative_to(work).as_posix() for p in work.rglob("*") if p.is_file())
+    sizes = {rel: (work / rel).stat().st_size for rel in present}
+    # checksums-sha256.txt is written after the crate and lists every file but itself, the
+    # crate included: "<64 hex digits>  <path>\n" per file, so its size is known now
+    sizes[CHECKSUMS_FILE] = sum(
+        64 + 2 + len(rel.encode("utf-8")) + 1 for rel in {*present, "ro-crate-metadata.json"}
     )
-    for rel, fmt, name in (
-        ("gap-report.md", "text/markdown", "gap report"),
-        ("index.html", "text/html", "landing page"),
-        ("thumbnail.png", "image/png", "thumbnail"),
-        ("checksums-sha256.txt", "text/plain", "sha256 of every file"),
+    crate = build_crate(
+        dataset,
+        zarr_name,
+        record,
+        report,
+        [RECORD_FILE, REPORT_FILE],
+        tools.get("fairway", "?"),
+        sizes,
+    )
+    for rel, fmt, name, description in (
+        ("gap-report.md", "text/markdown", "gap report", "Metadata gaps still open, by module"),
+        ("index.html", "text/html", "landing page", "What the dataset is and how to open it"),
+        ("thumbnail.png", "image/png", "thumbnail", "The image's lowest resolution as a PNG"),
+        (CHECKSUMS_FILE, "text/plain", "sha256 of every file", "Checksums of every file"),
     ):
-        crate.add_file(source=None, dest_path=rel, properties={"encodingFormat": fmt, "name": name})
+        props = {"encodingFormat": fmt, "name": name, "description": description}
+        crate.add_file(
+            source=None, dest_path=rel, properties=props | {"contentSize": str(sizes[rel])}
+        )
     _provenance(crate, events, tools)
-    crate.metadata.write(work)
+    write_crate(crate, work)
 
 
 def make_bundle(
@@ -311,7 +362,9 @@ def make_bundle(
         (work / "gap-report.md").write_text(report_markdown(report), encoding="utf-8")
         png = thumbnail_png(work / zarr_name)
         (work / "thumbnail.png").write_bytes(png)
-        page = _landing_page(dataset, record, report, png)
+        inner = first_image_path(work / zarr_name)
+        image = f"{zarr_name}/{inner}" if inner else zarr_name
+        page = _landing_page(dataset, record, report, png, image)
         (work / "index.html").write_text(page, encoding="utf-8")
         _write_crate(work, dataset, zarr_name, record, report, events)
         digests = {
@@ -319,7 +372,7 @@ def make_bundle(
             for p in sorted(work.rglob("*"))
             if p.is_file()
         }
-        (work / "checksums-sha256.txt").write_text(
+        (work / CHECKSUMS_FILE).write_text(
             "".join(f"{d}  {rel}\n" for rel, d in digests.items()), encoding="utf-8"
         )
     return final
@@ -335,5 +388,6 @@ def bundle_summary(bundle: Path) -> dict[str, Any]:
         "files": len(lines),
         "bytes": sum(p.stat().st_size for p in bundle.rglob("*") if p.is_file()),
         "index_html": str(bundle / "index.html"),
+        "image": open_path(bundle / f"{bundle.name}.ome.zarr"),
         "crate_entities": len(crate["@graph"]),
     }

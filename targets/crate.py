@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -9,7 +10,11 @@ from rocrate.rocrate import ROCrate
 
 from core.records import MetadataRecord, ValidationReport
 
-__all__ = ["LICENCE_URLS", "build_crate", "write_crate_metadata"]
+__all__ = ["FAIRWAY_URL", "LICENCE_URLS", "build_crate", "write_crate", "write_crate_metadata"]
+
+#: where fairway's source and documentation live: the ``url`` RO-Crate requires of every
+#: SoftwareApplication (the ``#fairway`` tool and the ``#software-environment`` it ran in)
+FAIRWAY_URL = "https://github.com/fairway-bioimaging/fairway"
 
 LICENCE_URLS = {
     "CC0-1.0": "https://creativecommons.org/publicdomain/zero/1.0/",
@@ -21,6 +26,67 @@ LICENCE_URLS = {
     "CC-BY-NC-ND-4.0": "https://creativecommons.org/licenses/by-nc-nd/4.0/",
 }
 
+#: SPDX id -> the licence's full name
+LICENCE_NAMES = {
+    "CC0-1.0": "Creative Commons Zero v1.0 Universal",
+    "CC-BY-4.0": "Creative Commons Attribution 4.0 International",
+    "CC-BY-SA-4.0": "Creative Commons Attribution Share Alike 4.0 International",
+    "CC-BY-NC-4.0": "Creative Commons Attribution Non Commercial 4.0 International",
+    "CC-BY-NC-SA-4.0": "Creative Commons Attribution Non Commercial Share Alike 4.0 International",
+    "CC-BY-ND-4.0": "Creative Commons Attribution No Derivatives 4.0 International",
+    "CC-BY-NC-ND-4.0": "Creative Commons Attribution Non Commercial No Derivatives 4.0 "
+    "International",
+}
+
+#: what the files a crate lists are (name, description), by payload-relative path
+FILE_DESCRIPTIONS = {
+    "metadata/record.json": (
+        "metadata record",
+        "Every metadata value of the dataset with the source it came from (fairway record)",
+    ),
+    "metadata/validation.json": (
+        "validation report",
+        "NGFF, metadata-loss and REMBI/NBO findings and the FAIR level they give",
+    ),
+    "metadata/versions.json": (
+        "metadata versions",
+        "Every metadata version of the dataset: who changed what, when and why",
+    ),
+}
+
+
+def write_crate(crate: ROCrate, folder: Path) -> None:
+    """Write ``ro-crate-metadata.json`` into ``folder``, one-item lists written as the item.
+
+    RO-Crate 1.3 recommends the compact form: ``"about": {"@id": …}``, not a list of one.
+    """
+    for entity in crate.get_entities():
+        for key, value in list(entity.properties().items()):
+            if not key.startswith("@") and isinstance(value, list) and len(value) == 1:
+                entity[key] = value[0]
+    crate.metadata.write(folder)
+
+
+def _single(values: list[dict[str, str]]) -> Any:
+    """One reference as itself, several as a list (RO-Crate 1.3 compacts singletons)."""
+    return values[0] if len(values) == 1 else values
+
+
+def _licence(crate: ROCrate, licence: str) -> dict[str, str]:
+    """The licence as a contextual entity with its name (a CreativeWork); returns its reference."""
+    url = LICENCE_URLS.get(licence, licence if licence.startswith("http") else "#license")
+    props: dict[str, Any] = {
+        "@id": url,
+        "@type": "CreativeWork",
+        "name": LICENCE_NAMES.get(licence, licence),
+        "description": f"The dataset is released under {LICENCE_NAMES.get(licence, licence)}"
+        + (f" (SPDX {licence})" if licence in LICENCE_NAMES else ""),
+    }
+    if licence in LICENCE_NAMES:
+        props["identifier"] = licence
+    crate.add_jsonld(props)
+    return {"@id": url}
+
 
 def _entity(crate: ROCrate, props: dict[str, Any]) -> Any:
     """Add a contextual entity, or return the one of that id already there (named once)."""
@@ -28,14 +94,35 @@ def _entity(crate: ROCrate, props: dict[str, Any]) -> Any:
 
 
 def _authors(crate: ROCrate, record: MetadataRecord) -> list[dict[str, str]]:
+    """Authors as Person entities, each affiliation an Organization entity (shared by name)."""
     refs = []
+    organisations: dict[str, str] = {}
     i = 0
     while (name := record.value(f"study.authors[{i}].name")) is not None:
         orcid = record.value(f"study.authors[{i}].orcid")
         pid = f"https://orcid.org/{orcid}" if orcid else f"#author-{i}"
         props: dict[str, Any] = {"@type": "Person", "name": name}
         if aff := record.value(f"study.authors[{i}].affiliation"):
-            props["affiliation"] = aff
+            if str(aff) not in organisations:
+                organisations[str(aff)] = f"#organization-{len(organisations)}"
+                _entity(
+                    crate,
+                    {"@id": organisations[str(aff)], "@type": "Organization", "name": str(aff)},
+                )
+            props["affiliation"] = {"@id": organisations[str(aff)]}
+        if email := record.value(f"study.authors[{i}].email"):
+            props["email"] = str(email)
+            props["contactPoint"] = {"@id": f"mailto:{email}"}
+            _entity(
+                crate,
+                {
+                    "@id": f"mailto:{email}",
+                    "@type": "ContactPoint",
+                    "name": f"{name} (e-mail)",
+                    "email": str(email),
+                    "contactType": "author",
+                },
+            )
         _entity(crate, {"@id": pid, **props})
         refs.append({"@id": pid})
         i += 1
@@ -50,10 +137,20 @@ def write_crate_metadata(
     report: ValidationReport,
     extra_files: list[str],
     tool_version: str,
+    sizes: Mapping[str, int] | None = None,
 ) -> Path:
-    """Write ``ro-crate-metadata.json`` into ``data_dir`` for files already in place."""
-    crate = build_crate(dataset, zarr_name, record, report, extra_files, tool_version)
-    crate.metadata.write(data_dir)
+    """Write ``ro-crate-metadata.json`` into ``data_dir`` for files already in place.
+
+    Each listed file's ``contentSize`` is ``sizes[rel]`` or, if not given, the size of
+    ``data_dir/rel``.
+    """
+    known = {
+        rel: (data_dir / rel).stat().st_size for rel in extra_files if (data_dir / rel).is_file()
+    }
+    crate = build_crate(
+        dataset, zarr_name, record, report, extra_files, tool_version, {**known, **(sizes or {})}
+    )
+    write_crate(crate, data_dir)
     return Path(data_dir) / "ro-crate-metadata.json"
 
 
@@ -104,21 +201,34 @@ def build_crate(
     report: ValidationReport,
     extra_files: list[str],
     tool_version: str,
+    sizes: Mapping[str, int] | None = None,
 ) -> ROCrate:
-    """The RO-Crate of a dataset, not yet written.
+    """The RO-Crate (1.3) of a dataset, not yet written.
 
-    It holds the study, licence, authors, organism, imaging method (FBbi), instrument, dates,
-    FAIR level, and the conversion step with fairway's version.
+    It holds the study, licence (a named CreativeWork), authors and their organisations (the
+    first author's organisation is the publisher), organism, imaging method (FBbi),
+    instrument, dates, FAIR level, each file with its ``contentSize`` (from ``sizes``), and
+    the conversion step with fairway's version and ``url``.
     """
+    sizes = sizes or {}
     crate = ROCrate()
     root = crate.root_dataset
     root["name"] = record.value("study.title") or record.value("image.name") or dataset
     root["description"] = record.value("study.description") or (
         f"Imaging dataset {dataset} converted to OME-Zarr by fairway"
     )
-    root["identifier"] = dataset
+    root["identifier"] = {"@id": "#identifier"}
+    crate.add_jsonld(
+        {
+            "@id": "#identifier",
+            "@type": "PropertyValue",
+            "name": "fairway dataset id",
+            "propertyID": "fairway dataset id",
+            "value": dataset,
+        }
+    )
     if (licence := record.value("study.license")) is not None:
-        root["license"] = {"@id": LICENCE_URLS.get(str(licence), str(licence))}
+        root["license"] = _licence(crate, str(licence))
     if (released := record.value("study.release_date")) is not None:
         root["datePublished"] = str(released)
     if keywords := [
@@ -126,7 +236,10 @@ def build_crate(
     ]:
         root["keywords"] = keywords
     if authors := _authors(crate, record):
-        root["author"] = authors
+        root["author"] = _single(authors)
+        first = crate.get(authors[0]["@id"])
+        if first is not None and first.get("affiliation"):
+            root["publisher"] = first["affiliation"]
     root["additionalProperty"] = {"@id": "#fair-level"}
     crate.add_jsonld(
         {
@@ -143,6 +256,8 @@ def build_crate(
         dest_path=f"{zarr_name}/",
         properties={
             "name": record.value("image.name") or zarr_name,
+            "description": "The image as OME-Zarr (NGFF 0.5), with the source's full OME-XML "
+            "in OME/METADATA.ome.xml",
             "encodingFormat": "application/x-ome-zarr",
             "conformsTo": {"@id": "https://ngff.openmicroscopy.org/0.5/"},
         },
@@ -166,9 +281,16 @@ def build_crate(
         )
         i += 1
     for rel in extra_files:
-        crate.add_file(
-            source=None, dest_path=rel, properties={"encodingFormat": "application/json"}
-        )
+        name, description = FILE_DESCRIPTIONS.get(rel, (rel, f"{rel} of the dataset"))
+        props: dict[str, Any] = {
+            "encodingFormat": "application/json",
+            "name": name,
+            "description": description,
+        }
+        if rel in sizes:
+            props["contentSize"] = str(sizes[rel])
+        crate.add_file(source=None, dest_path=rel, properties=props)
+    root["mentions"] = {"@id": "#fairway-conversion"}  # actions hang off the root
     crate.add_jsonld(
         {
             "@id": "#fairway-conversion",
@@ -184,6 +306,7 @@ def build_crate(
             "@type": "SoftwareApplication",
             "name": "fairway",
             "version": tool_version,
+            "url": FAIRWAY_URL,
         }
     )
     return crate

@@ -208,6 +208,7 @@ def write_version(
             report,
             [RECORD_FILE, REPORT_FILE, VERSIONS_FILE],
             tool_version,
+            sizes={rel: len(files[rel]) for rel in (RECORD_FILE, REPORT_FILE, VERSIONS_FILE)},
         )
         files[CRATE_FILE] = (crate_dir / CRATE_FILE).read_bytes()
         shutil.rmtree(crate_dir)
@@ -236,8 +237,13 @@ def _image_metadata(data: Path, zarr_name: str, record: MetadataRecord) -> dict[
     files = {f"{zarr_name}/{OME_FILE}": record.ome_xml.encode("utf-8")}
     store = data / zarr_name
     series = ["0"]
+    root_meta = store / "zarr.json"
     ome_meta = store / "OME" / "zarr.json"
-    if ome_meta.is_file():
+    if root_meta.is_file() and "multiscales" in (
+        json.loads(root_meta.read_text(encoding="utf-8")).get("attributes", {}).get("ome", {})
+    ):
+        series = [""]  # the store is the image
+    elif ome_meta.is_file():
         attrs = json.loads(ome_meta.read_text(encoding="utf-8")).get("attributes", {})
         series = [str(k) for k in attrs.get("ome", attrs).get("series", series)]
     if not series or not (store / series[0]).is_dir():

@@ -21,7 +21,7 @@ from core.omeutil import channel_count, parse_ome
 from core.records import Finding, MetadataRecord, Severity
 from metadata.suggest import fbbi_for_mode
 from schemas import vocabulary
-from validators.ngff import ngff_attrs
+from validators.ngff import image_group, image_paths, ngff_attrs
 
 __all__ = ["check_consistency", "orcid_ok"]
 
@@ -54,8 +54,8 @@ def orcid_ok(orcid: str) -> bool:
 def _first_image(store: Path) -> dict[str, Any]:
     try:
         root = zarr.open_group(str(store), mode="r")
-        series = ngff_attrs(root["OME"]).get("series", ["0"]) if "OME" in root else ["0"]
-        return ngff_attrs(root[str(series[0])])
+        paths = image_paths(root)
+        return ngff_attrs(image_group(root, paths[0])) if paths else {}
     except (FileNotFoundError, KeyError, ValueError, zarr.errors.GroupNotFoundError):
         return {}
 

@@ -27,7 +27,7 @@ from core.omeutil import (
     parse_ome,
 )
 from core.records import Finding, Severity
-from validators.ngff import ngff_attrs
+from validators.ngff import image_group, image_paths, ngff_attrs
 
 __all__ = ["check_metadata_loss"]
 
@@ -48,6 +48,10 @@ def _close(a: float, b: float) -> bool:
     return math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-12)
 
 
+def _under(image: str, rest: str) -> str:
+    return f"{image}/{rest}" if image else rest
+
+
 def _check_image(key: str, image: Image, group: Any) -> list[Finding]:
     out: list[Finding] = []
     ome_attrs = ngff_attrs(group)
@@ -58,7 +62,7 @@ def _check_image(key: str, image: Image, group: Any) -> list[Finding]:
     if tuple(level0.shape) != expected:
         out.append(
             _loss(
-                f"{key}/0",
+                _under(key, "0"),
                 f"array shape {tuple(level0.shape)} but the source declares "
                 f"{expected} (t, c, z, y, x)",
             )
@@ -75,14 +79,14 @@ def _check_image(key: str, image: Image, group: Any) -> list[Finding]:
         if not _close(float(got), float(size)):
             out.append(
                 _loss(
-                    f"{key}/multiscales/scale/{axis}",
+                    _under(key, f"multiscales/scale/{axis}"),
                     f"scale {got} but the source pixel size is {size}",
                 )
             )
         if axes[axis].get("unit") != unit:
             out.append(
                 _loss(
-                    f"{key}/multiscales/axes/{axis}/unit",
+                    _under(key, f"multiscales/axes/{axis}/unit"),
                     f"unit {axes[axis].get('unit')!r} but the source says {unit!r}",
                 )
             )
@@ -91,7 +95,7 @@ def _check_image(key: str, image: Image, group: Any) -> list[Finding]:
         if not _close(float(got), float(px.time_increment)):
             out.append(
                 _loss(
-                    f"{key}/multiscales/scale/t",
+                    _under(key, "multiscales/scale/t"),
                     f"time step {got} but the source says {px.time_increment}",
                 )
             )
@@ -99,7 +103,7 @@ def _check_image(key: str, image: Image, group: Any) -> list[Finding]:
         if axes["t"].get("unit") != unit:
             out.append(
                 _loss(
-                    f"{key}/multiscales/axes/t/unit",
+                    _under(key, "multiscales/axes/t/unit"),
                     f"time unit {axes['t'].get('unit')!r} but the source says {unit!r}",
                 )
             )
@@ -107,7 +111,7 @@ def _check_image(key: str, image: Image, group: Any) -> list[Finding]:
     if len(channels) != channel_count(px):
         out.append(
             _loss(
-                f"{key}/omero/channels",
+                _under(key, "omero/channels"),
                 f"{len(channels)} omero channels but the source has {channel_count(px)}",
             )
         )
@@ -115,7 +119,7 @@ def _check_image(key: str, image: Image, group: Any) -> list[Finding]:
         if ch.name and channels[i].get("label") != ch.name:
             out.append(
                 _loss(
-                    f"{key}/omero/channels[{i}].label",
+                    _under(key, f"omero/channels[{i}].label"),
                     f"label {channels[i].get('label')!r} but the source name is {ch.name!r}",
                 )
             )
@@ -123,7 +127,7 @@ def _check_image(key: str, image: Image, group: Any) -> list[Finding]:
         if ch.color is not None and channels[i].get("color", "").upper() != src_color:
             out.append(
                 _loss(
-                    f"{key}/omero/channels[{i}].color",
+                    _under(key, f"omero/channels[{i}].color"),
                     f"colour {channels[i].get('color')!r} but the source has {src_color!r}",
                 )
             )
@@ -203,12 +207,14 @@ def check_metadata_loss(source_ome_xml: str, store: Path) -> list[Finding]:
         text = copy_path.read_text(encoding="utf-8")
         if text != source_ome_xml:
             out += _xml_differences(source, parse_ome(text)[0])
-    ome_group = ngff_attrs(root["OME"]) if "OME" in root else {}
-    # OME/ lists the image paths in the order of the OME-XML images ("0", "1", … or, for a
-    # plate, "A/1/0", …)
-    for index, key in enumerate(str(k) for k in ome_group.get("series", [])):
-        if index >= len(source.images) or key not in root:
+    # the image groups in the order of the OME-XML images: "" (the store is the image), or
+    # what OME/ lists in the bioformats2raw layout ("0", "1", … or, for a plate, "A/1/0", …)
+    paths = image_paths(root)
+    if not paths:
+        out.append(_loss("", "the store holds no image"))
+    for index, key in enumerate(paths):
+        if index >= len(source.images) or (key and key not in root):
             out.append(_loss(key, "series listed in OME/ has no image group or no source image"))
             continue
-        out += _check_image(key, source.images[index], root[key])
+        out += _check_image(key, source.images[index], image_group(root, key))
     return out

@@ -11,7 +11,7 @@ from pydantic import ValidationError
 
 from core.records import Finding, Severity
 
-__all__ = ["check_ngff", "ngff_attrs"]
+__all__ = ["check_ngff", "image_group", "image_paths", "ngff_attrs"]
 
 
 def _finding(path: str, message: str, hint: str = "") -> Finding:
@@ -26,10 +26,15 @@ def _finding(path: str, message: str, hint: str = "") -> Finding:
     )
 
 
+def _under(image: str, rest: str) -> str:
+    """A finding's path inside an image (``""``: the store is the image)."""
+    return f"{image}/{rest}" if image else rest
+
+
 def _pydantic_findings(prefix: str, exc: ValidationError) -> list[Finding]:
     return [
         _finding(
-            f"{prefix}/{'.'.join(str(p) for p in err['loc'])}".rstrip("/."),
+            _under(prefix, ".".join(str(p) for p in err["loc"])).rstrip("/."),
             f"{err['msg']}",
         )
         for err in exc.errors()
@@ -41,6 +46,30 @@ def ngff_attrs(group: Any) -> dict[str, Any]:
     attrs = dict(group.attrs)
     ome = attrs.get("ome")
     return dict(ome) if isinstance(ome, dict) else attrs
+
+
+def image_paths(root: Any) -> list[str]:
+    """The image groups of an OME-Zarr in the order of its OME-XML images.
+
+    ``[""]`` when the store is itself an image (fairway's one-image layout, or any plain NGFF
+    image); the ``series`` the ``OME`` group lists in the bioformats2raw layout (``"0"``,
+    ``"1"``, ... or a plate's ``"A/1/0"``, ...); else the groups ``0``, ``1``, ... present.
+    """
+    if "multiscales" in ngff_attrs(root):
+        return [""]
+    if "OME" in root:
+        listed = ngff_attrs(root["OME"]).get("series")
+        if isinstance(listed, list) and listed:
+            return [str(k) for k in listed]
+    paths: list[str] = []
+    while str(len(paths)) in root:
+        paths.append(str(len(paths)))
+    return paths
+
+
+def image_group(root: Any, path: str) -> Any:
+    """The group of the image at ``path`` (``""``: the root itself)."""
+    return root[path] if path else root
 
 
 def _level_scales(group: Any, where: str, ms: Any) -> list[Finding]:
@@ -64,7 +93,7 @@ def _level_scales(group: Any, where: str, ms: Any) -> list[Finding]:
             if abs(extent0 - extent) > scale[i] * (1 + 1e-6):
                 out.append(
                     _finding(
-                        f"{where}/{ds.path}",
+                        _under(where, ds.path),
                         f"level '{ds.path}' scale {scale[i]} on axis '{axis.name}' spans "
                         f"{extent:g} for {shape[i]} pixels, level 0 spans {extent0:g}",
                     )
@@ -73,7 +102,7 @@ def _level_scales(group: Any, where: str, ms: Any) -> list[Finding]:
 
 
 def check_ngff(store: Path) -> list[Finding]:
-    """Validate a bioformats2raw-layout OME-Zarr (0.5 or 0.4, images or a plate).
+    """Validate an OME-Zarr (0.5 or 0.4): one image, the bioformats2raw layout, or a plate.
 
     Never raises on findings.
     """
@@ -84,14 +113,17 @@ def check_ngff(store: Path) -> list[Finding]:
         return [_finding(str(store), f"not a zarr group: {exc}")]
     version = "0.5" if isinstance(root.attrs.get("ome"), dict) else "0.4"
     models: Any = v05 if version == "0.5" else v04
-    try:
-        b2r = models.BioFormats2Raw.from_zarr(root)
-    except ValidationError as exc:
-        return _pydantic_findings("", exc)
-    except (KeyError, ValueError, FileNotFoundError) as exc:
-        return [_finding("", f"bioformats2raw layout invalid: {exc}")]
-    paths = b2r.image_paths
     plate = ngff_attrs(root).get("plate")
+    if "multiscales" in ngff_attrs(root):
+        paths = [""]  # the store is one image
+    else:
+        try:
+            b2r = models.BioFormats2Raw.from_zarr(root)
+        except ValidationError as exc:
+            return _pydantic_findings("", exc)
+        except (KeyError, ValueError, FileNotFoundError) as exc:
+            return [_finding("", f"bioformats2raw layout invalid: {exc}")]
+        paths = b2r.image_paths
     if isinstance(plate, dict):
         # a plate: validate plate and wells, then every field image
         try:
@@ -108,29 +140,29 @@ def check_ngff(store: Path) -> list[Finding]:
     if not paths:
         findings.append(_finding("", "no image groups (0, 1, ... or plate fields) in the store"))
     for p in paths:
+        group = image_group(root, p)
         try:
-            img = models.Image.from_zarr(root[p])
+            img = models.Image.from_zarr(group)
         except ValidationError as exc:
             findings.extend(_pydantic_findings(p, exc))
             continue
-        image_group: Any = root[p]
-        if "labels" in image_group:
+        if "labels" in group:
             try:
-                models.Labels.from_zarr(image_group["labels"])
+                models.Labels.from_zarr(group["labels"])
             except ValidationError as exc:
-                findings.extend(_pydantic_findings(f"{p}/labels", exc))
+                findings.extend(_pydantic_findings(_under(p, "labels"), exc))
             except (KeyError, ValueError, FileNotFoundError) as exc:
-                findings.append(_finding(f"{p}/labels", f"labels invalid: {exc}"))
+                findings.append(_finding(_under(p, "labels"), f"labels invalid: {exc}"))
         attrs = img.ome_attributes
         for ms in attrs.multiscales:
-            findings.extend(_level_scales(root[p], p, ms))
-            level0 = root[p][ms.datasets[0].path]
+            findings.extend(_level_scales(group, p, ms))
+            level0 = group[ms.datasets[0].path]
             shape = getattr(level0, "shape", ())
             for axis, size in zip(ms.axes, shape, strict=False):
                 if axis.type == "space" and not axis.unit and size > 1:
                     findings.append(
                         Finding(
-                            path=f"{p}/multiscales/axes/{axis.name}",
+                            path=_under(p, f"multiscales/axes/{axis.name}"),
                             module="ngff",
                             level="recommended",
                             severity=Severity.WARNING,

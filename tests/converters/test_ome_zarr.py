@@ -27,8 +27,9 @@ def _convert(src: Path, dest: Path, settings: Settings) -> list[ConvertedImage]:
     return write_ome_zarr(src, "tiff", d.ome, d.ome_xml, dest, settings)
 
 
-def _read_level0(store: Path, image: str = "0") -> np.ndarray:
-    [node, *_] = list(Reader(parse_url(str(store / image)))())
+def _read_level0(store: Path, image: str = "") -> np.ndarray:
+    """Level 0 of an image as ome-zarr-py reads it (``image`` "": the store is the image)."""
+    [node, *_] = list(Reader(parse_url(str(store / image) if image else str(store)))())
     return np.asarray(node.data[0])
 
 
@@ -40,10 +41,12 @@ def test_ome_tiff_round_trip(tmp_path: Path, settings: Settings) -> None:
     # pixels identical to the source, read by ome-zarr-py
     source = tifffile.imread(src).reshape(2, 3, 150, 140)
     assert np.array_equal(_read_level0(store)[0], source)
-    # structure validates with ome-zarr-models (bioformats2raw layout + image)
+    # one image: the store is a plain NGFF image (no bioformats2raw layout), valid for
+    # ome-zarr-models
     root = zarr.open_group(str(store), mode="r")
-    BioFormats2Raw.from_zarr(root)
-    model = Image.from_zarr(root["0"])
+    top: dict[str, object] = dict(root.attrs.asdict()["ome"])
+    assert "bioformats2raw.layout" not in top and "multiscales" in top
+    model = Image.from_zarr(root)
     ms = model.ome_attributes.multiscales[0]
     assert [a.name for a in ms.axes] == ["t", "c", "z", "y", "x"]
     assert {a.name: a.unit for a in ms.axes if a.type == "space"} == {
@@ -55,8 +58,8 @@ def test_ome_tiff_round_trip(tmp_path: Path, settings: Settings) -> None:
     assert len(scales) == level_count((150, 140), 64) == 3
     assert scales[0][2:] == pytest.approx([0.3, 0.108, 0.108])
     assert scales[1][3:] == pytest.approx([0.216, 0.216])
-    assert root["0"]["1"].shape == (1, 2, 3, 75, 70)
-    omero = root["0"].attrs["ome"]["omero"]
+    assert root["1"].shape == (1, 2, 3, 75, 70)
+    omero = root.attrs["ome"]["omero"]
     assert [c["label"] for c in omero["channels"]] == ["EGFP", "mCherry"]
     assert [c["color"] for c in omero["channels"]] == ["00FF00", "FF00FF"]
     assert omero["channels"][0]["window"]["end"] == float(source[0].max())
@@ -75,7 +78,7 @@ def test_imagej_hyperstack_axes(tmp_path: Path, settings: Settings) -> None:
     data = tifffile.imread(src)  # T Z C Y X
     assert np.array_equal(_read_level0(store), data.transpose(0, 2, 1, 3, 4))
     root = zarr.open_group(str(store), mode="r")
-    axes = root["0"].attrs["ome"]["multiscales"][0]["axes"]
+    axes = root.attrs["ome"]["multiscales"][0]["axes"]
     assert axes[0] == {"name": "t", "type": "time", "unit": "second"}
     assert img.scale == pytest.approx((10.0, 1.0, 1.5, 0.25, 0.25))
 
@@ -175,13 +178,13 @@ def test_pyramid_levels_are_2x2_means_in_both_strategies(
     [img] = _convert(src, store, settings)
     assert img.levels == 3
     root = zarr.open_group(str(store), mode="r")
-    level0 = root["0"]["0"][:]
+    level0 = np.asarray(root["0"][:])
     assert np.array_equal(level0[0, 0], data)
     expected = level0
     for level in (1, 2):
         expected = shrink_2x(expected)
-        assert np.array_equal(root["0"][str(level)][:], expected), level
-    assert root["0"]["2"].shape == (1, 1, 3, 37, 34)
+        assert np.array_equal(root[str(level)][:], expected), level
+    assert root["2"].shape == (1, 1, 3, 37, 34)
 
 
 def test_shrink_rounds_and_handles_masks() -> None:
@@ -290,22 +293,22 @@ def test_near_isotropic_stacks_are_halved_in_z_too(tmp_path: Path, settings: Set
     store = tmp_path / "iso.ome.zarr"
     [img] = _convert(src, store, settings.model_copy(update={"chunk_yx": 64}))
     root = zarr.open_group(str(store), mode="r")
-    shapes = [root["0"][str(k)].shape for k in range(img.levels)]
+    shapes = [root[str(k)].shape for k in range(img.levels)]
     assert shapes == [(1, 1, 8, 256, 256), (1, 1, 4, 128, 128), (1, 1, 2, 64, 64)]
-    ms = root["0"].attrs["ome"]["multiscales"][0]
+    ms = root.attrs["ome"]["multiscales"][0]
     scales = [d["coordinateTransformations"][0]["scale"][2:] for d in ms["datasets"]]
     assert np.allclose(scales, [[0.2, 0.2, 0.2], [0.4, 0.4, 0.4], [0.8, 0.8, 0.8]])
-    level0 = root["0"]["0"][0, 0]
+    level0 = root["0"][0, 0]
     expected1 = np.stack(
         [shrink_z2(shrink_2x(level0[z]), shrink_2x(level0[z + 1])) for z in range(0, 8, 2)]
     )
-    assert np.array_equal(root["0"]["1"][0, 0], expected1)
+    assert np.array_equal(root["1"][0, 0], expected1)
     assert [f for f in check_ngff(store) if f.severity.value == "error"] == []
     # anisotropic: Z stays until XY has caught up
     src = _isotropic_tiff(tmp_path / "aniso.ome.tif", z_step=1.0)
     [img] = _convert(src, tmp_path / "aniso.ome.zarr", settings.model_copy(update={"chunk_yx": 64}))
     root = zarr.open_group(str(tmp_path / "aniso.ome.zarr"), mode="r")
-    assert [root["0"][str(k)].shape[2] for k in range(img.levels)] == [8, 8, 8]
+    assert [root[str(k)].shape[2] for k in range(img.levels)] == [8, 8, 8]
 
 
 def test_wrong_level_scales_are_an_ngff_error(tmp_path: Path, settings: Settings) -> None:
@@ -314,7 +317,7 @@ def test_wrong_level_scales_are_an_ngff_error(tmp_path: Path, settings: Settings
     src = _isotropic_tiff(tmp_path / "iso.ome.tif", z_step=0.2)
     store = tmp_path / "iso.ome.zarr"
     _convert(src, store, settings.model_copy(update={"chunk_yx": 64}))
-    group = zarr.open_group(str(store / "0"), mode="r+")
+    group = zarr.open_group(str(store), mode="r+")
     ome = group.attrs["ome"]
     ome["multiscales"][0]["datasets"][1]["coordinateTransformations"][0]["scale"][2] = 0.2
     group.attrs["ome"] = ome
@@ -345,8 +348,8 @@ def test_label_images_travel_with_their_image(tmp_path: Path, settings: Settings
     small = settings.model_copy(update={"chunk_yx": 64})
     write_ome_zarr(src, "tiff", d.ome, d.ome_xml, store, small, labels={"nuclei": label_path})
     root = zarr.open_group(str(store), mode="r")
-    assert root["0"]["labels"].attrs["ome"]["labels"] == ["nuclei"]
-    nuclei = root["0"]["labels"]["nuclei"]
+    assert root["labels"].attrs["ome"]["labels"] == ["nuclei"]
+    nuclei = root["labels"]["nuclei"]
     assert nuclei.attrs["ome"]["image-label"]["source"] == {"image": "../../"}
     assert np.array_equal(nuclei["0"][0, 0], mask)
     # every level holds only labels that exist
@@ -366,3 +369,74 @@ def test_label_images_travel_with_their_image(tmp_path: Path, settings: Settings
             labels={"nuclei": label_path},
         )
     assert not (tmp_path / "x.ome.zarr").exists()
+
+
+def _nodes(path: Path) -> list[object]:
+    """What ome-zarr-py (and napari-ome-zarr, which reads through it) finds at ``path``."""
+    return [n for n in Reader(parse_url(str(path)))() if n.data]
+
+
+def test_one_image_opens_at_the_store_in_every_reader(tmp_path: Path, settings: Settings) -> None:
+    """Issue 13 item 11: one image is a plain NGFF image; every reader opens the store itself."""
+    from core.ngffio import open_ngff
+    from validators.loss import check_metadata_loss
+    from validators.ngff import check_ngff
+
+    src = make_ome_tiff(tmp_path / "in.ome.tif", c=2, z=3, y=96, x=80)
+    mask = (tifffile.imread(src).reshape(2, 3, 96, 80)[0] > 30000).astype(np.uint16)
+    tifffile.imwrite(tmp_path / "in.labels.cells.tif", mask, photometric="minisblack")
+    with open_tiff(src, max_xml_bytes=10**7, max_input_bytes=10**10) as tif:
+        d = describe_tiff(tif, src)
+    store = tmp_path / "out.ome.zarr"
+    write_ome_zarr(
+        src,
+        "tiff",
+        d.ome,
+        d.ome_xml,
+        store,
+        settings,
+        labels={"cells": tmp_path / "in.labels.cells.tif"},
+    )
+    # ome-zarr-py's Reader: the image and its label, from the store's own path
+    image, *rest = _nodes(store)
+    assert image.data[0].shape == (1, 2, 3, 96, 80)
+    assert any(n.data[0].shape == (1, 1, 3, 96, 80) for n in rest)
+    # zarr: level 0 is the store's array "0"
+    source = tifffile.imread(src).reshape(2, 3, 96, 80)
+    assert np.array_equal(zarr.open_group(str(store), mode="r")["0"][0], source)
+    from targets.bundle import first_image_path
+
+    assert first_image_path(store) == ""
+    # the OME-XML travels with it, the checks still run, fairway's NGFF input reader reads it
+    assert (store / "OME" / "METADATA.ome.xml").read_text() == d.ome_xml
+    assert [f for f in check_ngff(store) if f.severity.value == "error"] == []
+    assert check_metadata_loss(d.ome_xml, store) == []
+    back = open_ngff(store, max_xml_bytes=10**7, max_input_bytes=10**10)
+    assert [i.path for i in back.images] == [""] and back.ome_xml == d.ome_xml
+
+
+def test_several_images_keep_bioformats2raw_and_open_at_0(
+    corpus: Path, tmp_path: Path, settings: Settings
+) -> None:
+    """Issue 13 item 11: several images keep the bioformats2raw layout; readers open ``/0``."""
+    from validators.loss import check_metadata_loss
+    from validators.ngff import check_ngff
+
+    src = corpus / "ome-tiff" / "derived_multiseries_two_images.ome.tif"
+    store = tmp_path / "two.ome.zarr"
+    images = _convert(src, store, settings)
+    assert [i.path for i in images] == ["0", "1"]
+    root = zarr.open_group(str(store), mode="r")
+    assert BioFormats2Raw.from_zarr(root).image_paths == ["0", "1"]
+    assert _nodes(store) == []  # ome-zarr-py finds nothing at a bioformats2raw root...
+    from targets.bundle import first_image_path, open_path
+
+    assert first_image_path(store) == "0" and open_path(store) == f"{store}/0"  # ...so: /0
+    with tifffile.TiffFile(src) as tif:
+        first = tif.series[0].asarray()
+    [node] = _nodes(Path(open_path(store)))
+    assert np.asarray(node.data[0]).size == first.size
+    assert [f for f in check_ngff(store) if f.severity.value == "error"] == []
+    with open_tiff(src, max_xml_bytes=10**7, max_input_bytes=10**10) as tif:
+        xml = describe_tiff(tif, src).ome_xml
+    assert check_metadata_loss(xml, store) == []

@@ -58,20 +58,20 @@ def test_output_is_sharded_one_file_per_plane(tmp_path: Path, tiled: bool) -> No
         d = describe_tiff(tif, src)
     store = tmp_path / "out.ome.zarr"
     write_ome_zarr(src, "tiff", parse_ome(d.ome_xml)[0], d.ome_xml, store, settings)
-    meta = json.loads((store / "0" / "0" / "zarr.json").read_text())
+    meta = json.loads((store / "0" / "zarr.json").read_text())
     assert meta["codecs"][0]["name"] == "sharding_indexed"
     assert meta["chunk_grid"]["configuration"]["chunk_shape"] == [1, 1, 1, 320, 320]
-    chunk_files = [p for p in (store / "0" / "0" / "c").rglob("*") if p.is_file()]
+    chunk_files = [p for p in (store / "0" / "c").rglob("*") if p.is_file()]
     assert len(chunk_files) == 3  # one shard per z-plane instead of 3 x 5 x 5 chunk files
     import zarr
 
-    assert np.array_equal(zarr.open_array(str(store / "0" / "0"), mode="r")[0, 0], data)
+    assert np.array_equal(zarr.open_array(str(store / "0"), mode="r")[0, 0], data)
 
 
 def test_ngff_04_on_zarr_v2(tmp_path: Path) -> None:
     from ome_zarr.io import parse_url
     from ome_zarr.reader import Reader
-    from ome_zarr_models.v04 import BioFormats2Raw, Image
+    from ome_zarr_models.v04 import Image
 
     from tests.factories import make_ome_tiff
     from validators import check_metadata_loss, check_ngff
@@ -86,12 +86,13 @@ def test_ngff_04_on_zarr_v2(tmp_path: Path) -> None:
 
     root = zarr.open_group(str(store), mode="r")
     assert root.metadata.zarr_format == 2
-    BioFormats2Raw.from_zarr(root)
-    image = Image.from_zarr(root["0"])
+    assert "bioformats2raw.layout" not in root.attrs  # one image: the store is the image
+    image = Image.from_zarr(root)
     assert image.attributes.multiscales[0].version == "0.4"
     assert [f for f in check_ngff(store) if f.severity.value == "error"] == []
     assert check_metadata_loss(d.ome_xml, store) == []
-    [node, *_] = list(Reader(parse_url(str(store / "0")))())
+    assert (store / "OME" / "METADATA.ome.xml").read_text() == d.ome_xml
+    [node, *_] = list(Reader(parse_url(str(store)))())
     assert np.array_equal(np.asarray(node.data[0])[0], tifffile.imread(src).reshape(2, 3, 130, 120))
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any, cast
 
 import pytest
 from typer.testing import CliRunner
@@ -180,3 +181,44 @@ def test_a_refused_file_is_reported_without_tracebacks(
     [outcome] = json.loads(done.stdout)["outcomes"]
     assert outcome["outcome"] == "quarantined" and "cut.ome.tif" in outcome["reason"]
     assert "Traceback" not in done.stderr and "ERROR" not in done.stderr, done.stderr
+
+
+def _whole_on_a_line(text: str, output: str) -> bool:
+    return any(text in line for line in output.splitlines())
+
+
+def test_long_text_is_never_cut_or_folded_when_piped(home: Path, tmp_path: Path) -> None:
+    """Issue 13 item 10: reasons, fix hints and field names reach a pipe whole, one line each."""
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    (inbox / ("refused-" + "x" * 150 + ".tif")).write_bytes(b"II*\x00garbage")
+    age(inbox)
+    other = tmp_path / "home"
+    ingest = runner.invoke(
+        app, ["--home", str(other), "ingest", str(inbox), "--quiet-seconds", "1"]
+    )
+    rows: Any = _json(["--home", str(other), "status", "--json"])
+    [row] = rows
+    reason = row["reason"]
+    assert len(reason) > 160
+    # the summary gives the reason without its error type: from the file's path on
+    assert _whole_on_a_line(reason[reason.index("/") :], ingest.output), ingest.output
+    status = runner.invoke(app, ["--home", str(other), "status"])
+    assert _whole_on_a_line(reason, status.output), status.output
+    # gaps: every fix hint whole; show: every field name and value whole
+    [dataset] = [
+        r["dataset"]
+        for r in cast(Any, _json(["--home", str(home), "status", "--json"]))
+        if r["source"].endswith("a.ome.tif")
+    ]
+    findings: Any = _json(["--home", str(home), "gaps", dataset, "--json"])
+    gaps = runner.invoke(app, ["--home", str(home), "gaps", dataset]).output
+    hints = {f["fix_hint"] for f in findings}
+    assert max(len(h) for h in hints) > 90
+    assert [h for h in hints if not _whole_on_a_line(h, gaps)] == []
+    view: Any = _json(["--home", str(home), "show", dataset, "--json"])
+    fields = view["record"]["fields"]
+    shown = runner.invoke(app, ["--home", str(home), "show", dataset]).output
+    assert [k for k in fields if not _whole_on_a_line(k, shown)] == []
+    assert max(len(k) for k in fields) > 40  # the names that were cut to "…" at 80 columns
+    assert [v for v in fields.values() if not _whole_on_a_line(str(v["value"]), shown)] == []

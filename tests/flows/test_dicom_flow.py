@@ -108,7 +108,7 @@ def test_phi_canaries_reach_no_sink(tmp_path: Path, caplog: pytest.LogCaptureFix
         store.close()
     assert not any(p.name.startswith("pseudonyms") for p, _ in _bytes_under(home / "archive"))
     # and the pixels are there, as a Z stack with the geometry's spacing
-    image = zarr.open_group(str(location / "data" / f"{outcome.dataset}.ome.zarr" / "0"), mode="r")
+    image = zarr.open_group(str(location / "data" / f"{outcome.dataset}.ome.zarr"), mode="r")
     assert image["0"].shape == (1, 1, 3, 16, 20)
     assert np.array_equal(
         image["0"][0, 0, 1], (np.arange(320, dtype=np.uint16) * 2).reshape(16, 20)

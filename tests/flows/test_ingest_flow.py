@@ -17,7 +17,7 @@ import tifffile
 import zarr
 from ome_zarr.io import parse_url
 from ome_zarr.reader import Reader
-from ome_zarr_models.v05 import BioFormats2Raw
+from ome_zarr_models.v05 import Image
 
 from catalog import Catalog
 from catalog.models import AcquisitionRow
@@ -150,14 +150,14 @@ def test_no_partial_output_and_one_bag_per_dataset(ingested: Ingested) -> None:
 def test_archived_ome_zarr_is_valid_and_has_the_source_pixels(ingested: Ingested) -> None:
     row = next(r for r in _rows(ingested.settings) if r.source.endswith("cells.ome.tif"))
     store = Path(row.location) / "data" / f"{row.dataset}.ome.zarr"
-    BioFormats2Raw.from_zarr(zarr.open_group(str(store), mode="r"))
-    [node, *_] = list(Reader(parse_url(str(store / "0")))())
+    Image.from_zarr(zarr.open_group(str(store), mode="r"))  # one image: a plain NGFF image
+    [node, *_] = list(Reader(parse_url(str(store)))())
     level0 = np.asarray(node.data[0])
     source = tifffile.imread(ingested.files["ome"])
     assert np.array_equal(level0[0], source.reshape(level0.shape[1:]))
     assert (store / "OME" / "METADATA.ome.xml").is_file()
     # the segmentation delivered beside it is the image's NGFF label
-    nuclei = zarr.open_group(str(store / "0" / "labels" / "nuclei"), mode="r")
+    nuclei = zarr.open_group(str(store / "labels" / "nuclei"), mode="r")
     assert np.array_equal(nuclei["0"][0, 0], tifffile.imread(ingested.files["labels"]))
 
 

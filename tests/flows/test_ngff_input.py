@@ -150,6 +150,6 @@ def test_ome_zarr_inputs_end_to_end(prefect_harness: None, corpus: Path, tmp_pat
     assert tree_snapshot(inbox) == before  # read only
     cells = outcomes["cells.ome.zarr"]
     out = zarr.open_group(f"{cells.location}/data/{cells.dataset}.ome.zarr", mode="r")
-    np.testing.assert_array_equal(out["0/0"][0], data)  # t, c, z, y, x: one time point
-    scale = out["0"].attrs["ome"]["multiscales"][0]["datasets"][0]["coordinateTransformations"]
+    np.testing.assert_array_equal(out["0"][0], data)  # one image at the top; t, c, z, y, x
+    scale = out.attrs["ome"]["multiscales"][0]["datasets"][0]["coordinateTransformations"]
     assert scale[0]["scale"][2:] == [0.5, 0.2, 0.2]

@@ -91,7 +91,7 @@ def test_copy_round_trip(copy: Subject, primary: tuple[str, Path], tmp_path: Pat
         if path.is_file():
             assert _sha(fetched / path.relative_to(bag)) == _sha(path)
     # zarr v3 shards: the manifest lists shard files, fewer than the chunks they hold
-    level0 = bag / "data" / "d.ome.zarr" / "0" / "0"
+    level0 = bag / "data" / "d.ome.zarr" / "0"  # one image: level 0 at the top
     meta = json.loads((level0 / "zarr.json").read_text(encoding="utf-8"))
     [sharding] = [c for c in meta["codecs"] if c["name"] == "sharding_indexed"]
     inner = sharding["configuration"]["chunk_shape"]

@@ -112,9 +112,9 @@ def test_transport_publishes_once(tmp_path: Path) -> None:  # pragma: no cover -
     transport = OmeroTransport(settings)
     try:
         actions = plan_publication(
-            dataset, _record(), REPORT, store / "0", transport.state(), in_place=False
+            dataset, _record(), REPORT, store, transport.state(), in_place=False
         )
         transport.apply(actions)
-        assert plan_publication(dataset, _record(), REPORT, store / "0", transport.state()) == []
+        assert plan_publication(dataset, _record(), REPORT, store, transport.state()) == []
     finally:
         transport.close()

@@ -44,16 +44,16 @@ def test_every_kind_of_loss_is_a_finding(tmp_path: Path, settings: Settings) -> 
         ome["omero"]["channels"][1]["label"] = "Channel 1"
         ome["omero"]["channels"][0]["color"] = "FFFFFF"
 
-    _edit(store / "0" / "zarr.json", damage)
+    _edit(store / "zarr.json", damage)  # one image: the store is the image
     copy = store / "OME" / "METADATA.ome.xml"
     copy.write_text(xml.replace('EmissionWavelength="507', 'EmissionWavelength="520'))
     findings = check_metadata_loss(xml, store)
     paths = {f.path for f in findings}
     assert {
-        "0/multiscales/axes/x/unit",
-        "0/multiscales/scale/y",
-        "0/omero/channels[1].label",
-        "0/omero/channels[0].color",
+        "multiscales/axes/x/unit",
+        "multiscales/scale/y",
+        "omero/channels[1].label",
+        "omero/channels[0].color",
         "OME/METADATA.ome.xml/Image[0]/Channel[0]@emission_wavelength",
     } <= paths
     assert all(f.severity is Severity.ERROR and f.check == "metadata-loss" for f in findings)

@@ -119,7 +119,7 @@ def test_ngff_check_of_written_store(tmp_path: Path, settings: Settings) -> None
     report = validate("fw-test", rec, store)
     assert report.ngff_valid and report.fair_level == "rembi+nbo-tier1"
     # break the multiscales metadata: findings, not exceptions
-    meta = store / "0" / "zarr.json"
+    meta = store / "zarr.json"  # one image: the store is the image
     doc = json.loads(meta.read_text())
     del doc["attributes"]["ome"]["multiscales"]
     meta.write_text(json.dumps(doc))
