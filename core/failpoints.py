@@ -4,6 +4,9 @@
 ``convert`` point; without the variable every point is a no-op costing one dictionary lookup.
 The torture tests use it to cut each stage at a random moment and check that a restart
 leaves sources untouched, nothing partial under a final name, and exactly one archive.
+
+``FAIRWAY_STALL_AT=validate`` makes the process spin in pure Python at that point, for ever,
+at full CPU (as a parser on a hostile input does): what the per-acquisition time bound stops.
 """
 
 from __future__ import annotations
@@ -22,7 +25,12 @@ _hits: dict[str, int] = {}
 
 
 def failpoint(name: str) -> None:
-    """Die here if ``FAIRWAY_CRASH_AT`` names this point and its count is reached."""
+    """Die here if ``FAIRWAY_CRASH_AT`` names this point and its count is reached.
+
+    Spin here for ever if ``FAIRWAY_STALL_AT`` names it.
+    """
+    if os.environ.get("FAIRWAY_STALL_AT") == name:
+        _spin()
     spec = os.environ.get("FAIRWAY_CRASH_AT")
     if not spec:
         return
@@ -34,3 +42,11 @@ def failpoint(name: str) -> None:
         reached = _hits[name] >= int(count or 1)
     if reached:
         os.kill(os.getpid(), signal.SIGKILL)
+
+
+def _spin() -> None:
+    """Busy pure-Python work that never ends (and never sleeps or waits)."""
+    total = 0
+    while True:
+        for i in range(10_000):
+            total = (total + i * i) % 1_000_003
