@@ -5,8 +5,9 @@
 The torture tests use it to cut each stage at a random moment and check that a restart
 leaves sources untouched, nothing partial under a final name, and exactly one archive.
 
-``FAIRWAY_STALL_AT=validate`` makes the process spin in pure Python at that point, for ever,
-at full CPU (as a parser on a hostile input does): what the per-acquisition time bound stops.
+``FAIRWAY_STALL_AT=validate:2`` makes the process spin in pure Python, for ever, at full CPU
+(as a parser on a hostile input does) the 2nd time it passes that point (without a count:
+every time): what the per-acquisition time bound stops.
 """
 
 from __future__ import annotations
@@ -29,19 +30,26 @@ def failpoint(name: str) -> None:
 
     Spin here for ever if ``FAIRWAY_STALL_AT`` names it.
     """
-    if os.environ.get("FAIRWAY_STALL_AT") == name:
-        _spin()
+    stall = os.environ.get("FAIRWAY_STALL_AT")
+    if stall:
+        point, _, count = stall.partition(":")
+        if point == name and (not count or _hit(f"stall:{name}") == int(count)):
+            _spin()
     spec = os.environ.get("FAIRWAY_CRASH_AT")
     if not spec:
         return
     point, _, count = spec.partition(":")
     if point != name:
         return
-    with _lock:
-        _hits[name] = _hits.get(name, 0) + 1
-        reached = _hits[name] >= int(count or 1)
-    if reached:
+    if _hit(name) >= int(count or 1):
         os.kill(os.getpid(), signal.SIGKILL)
+
+
+def _hit(key: str) -> int:
+    """Count one more pass at ``key``; the count so far."""
+    with _lock:
+        _hits[key] = _hits.get(key, 0) + 1
+        return _hits[key]
 
 
 def _spin() -> None:

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
@@ -19,9 +19,11 @@ from rich.table import Table
 
 from core.errors import FairwayError, SettingsError
 from core.progress import Progress
-from core.records import State
-from core.settings import Settings, load_settings
+from core.states import State
 from flows.local_api import prefect_environment
+
+if TYPE_CHECKING:
+    from core.settings import Settings
 
 # Prefect reads its settings at import: quiet console, no telemetry, unless set otherwise
 # (commands import Prefect only when they need it: a configured server, an OMERO secret block)
@@ -46,6 +48,8 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JS
 
 
 def _settings(ctx: typer.Context, **overrides: Any) -> Settings:
+    from core.settings import load_settings
+
     home = ctx.obj.get("home") if ctx.obj else None
     return load_settings(home, **overrides)
 
