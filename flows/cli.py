@@ -193,7 +193,10 @@ def watch(
         _fail(exc)
         return
     log = err.print if err.is_terminal else _say
-    log(f"watching {', '.join(map(str, sources))} every {interval:g} s (Ctrl-C to stop)")
+
+    def ready(api: str | None) -> None:
+        how = f"served by the Prefect API at {api}" if api and max_runs is None else "in-process"
+        log(f"watching {', '.join(map(str, sources))} every {interval:g} s, {how} (Ctrl-C to stop)")
 
     def report(summary: Any) -> None:
         counts = {k: summary.count(k) for k in ("archived", "quarantined", "rejected", "pending")}
@@ -213,6 +216,7 @@ def watch(
                 on_run=report,
                 on_outcome=_log_outcome,
                 on_start=None if err.is_terminal else _log_start,
+                on_ready=ready,
                 stop=stop,
             )
     except FairwayError as exc:

@@ -152,6 +152,7 @@ def watch(
     on_run: Callable[[IngestSummary], None] | None = None,
     on_outcome: Callable[[Outcome], None] | None = None,
     on_start: Callable[[Acquisition], None] | None = None,
+    on_ready: Callable[[str | None], None] | None = None,
     stop: StopSignals | None = None,
 ) -> None:
     """Keep ingesting ``sources`` every ``interval`` seconds until stopped.
@@ -159,7 +160,8 @@ def watch(
     With a Prefect API configured (and no ``max_runs``) the flow is served as a deployment
     with an interval schedule, visible and controllable in the Prefect UI (Prefect's runner
     handles SIGTERM itself). Otherwise the library runs in a loop in this process; ``stop``
-    (installed by the caller) ends it between acquisitions. ``on_run`` sees each summary.
+    (installed by the caller) ends it between acquisitions. ``on_run`` sees each summary;
+    ``on_ready`` is called once the set-up is checked, with the Prefect API URL (or ``None``).
 
     Raises
     ------
@@ -172,6 +174,8 @@ def watch(
         prefect_environment()
         from flows.ingestion import ingest_flow
 
+        if on_ready is not None:
+            on_ready(url)
         if threading.current_thread() is threading.main_thread():
             # Prefect's runner stops on SIGTERM itself, and on Ctrl-C's KeyboardInterrupt
             signal.signal(signal.SIGINT, signal.default_int_handler)
@@ -181,6 +185,10 @@ def watch(
             parameters=flow_parameters(sources, settings),
         )
         return
+    if url is not None:
+        check_prefect_api(url)
+    if on_ready is not None:
+        on_ready(url)
     stop = stop or StopSignals()
     runs = 0
     while not stop.is_set() and (max_runs is None or runs < max_runs):
