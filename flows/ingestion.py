@@ -26,8 +26,9 @@ from prefect.artifacts import (
     update_progress_artifact,
 )
 from prefect.cache_policies import NO_CACHE
+from prefect.client.schemas.objects import State
 from prefect.settings import get_current_settings
-from prefect.states import Completed, Failed, State
+from prefect.states import Completed, Failed
 
 from catalog import Catalog, worker_id
 from core.errors import RetryableError
@@ -97,21 +98,17 @@ def _archive_run_name(parameters: dict[str, Any]) -> str:
 
 
 archive_task = task(
-    archive_step,
     name="archive",
-    task_run_name=_archive_run_name,
+    task_run_name=cast(Any, _archive_run_name),
     cache_policy=NO_CACHE,
     retries=ARCHIVE_RETRIES,
     retry_delay_seconds=ARCHIVE_RETRY_DELAY_SECONDS,
     retry_condition_fn=_retry_if_retryable,
-)
+)(archive_step)
 
 acquisition_task = task(
-    process_acquisition,
-    name="acquisition",
-    task_run_name=_acquisition_run_name,
-    cache_policy=NO_CACHE,
-)
+    name="acquisition", task_run_name=cast(Any, _acquisition_run_name), cache_policy=NO_CACHE
+)(process_acquisition)
 
 
 def _publish_gap_report(acq: Acquisition, report: ValidationReport) -> None:

@@ -45,12 +45,13 @@ class Daemon:
         )
         self.lines: list[str] = []
         self._queue: queue.Queue[str] = queue.Queue()
-        assert self.proc.stderr is not None
-        stderr = self.proc.stderr
-        self._reader = threading.Thread(
-            target=lambda: [self._queue.put(x) for x in stderr], daemon=True
-        )
+        self._reader = threading.Thread(target=self._read, daemon=True)
         self._reader.start()
+
+    def _read(self) -> None:
+        assert self.proc.stderr is not None
+        for line in self.proc.stderr:
+            self._queue.put(line)
 
     def wait_for(self, text: str, timeout: float = 240) -> str:
         deadline = time.monotonic() + timeout
