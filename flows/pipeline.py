@@ -28,15 +28,10 @@ from core.progress import Progress, ProgressCallback, null_progress
 from core.records import Acquisition, ArchivedDataset, MetadataRecord, State, ValidationReport
 from core.settings import Settings
 from flows.deadline import deadline
-from flows.steps import (
-    adopt_step,
-    archive_step,
-    convert_step,
-    extract_step,
-    identify_step,
-    validate_step,
-)
 from ingest import Candidate, CompletionPolicy, scan, split_complete
+
+# flows.steps (metadata, converters, validators, targets: seconds of imports) is imported
+# where a step runs: a scan that finds nothing new needs none of it
 
 __all__ = [
     "ARCHIVE_RETRIES",
@@ -119,6 +114,8 @@ class Hooks:
 
 def archive_with_retries(*args: Any) -> ArchivedDataset:
     """:func:`archive_step`, tried again after a retryable failure (a storage hiccup)."""
+    from flows.steps import archive_step
+
     for attempt in range(ARCHIVE_RETRIES + 1):
         try:
             return archive_step(*args)
@@ -133,6 +130,8 @@ def archive_with_retries(*args: Any) -> ArchivedDataset:
 
 def identify(cand: Candidate, catalog: Catalog) -> Acquisition | Outcome:
     """The acquisition of a complete candidate, or a ``pending`` outcome if it is not ready."""
+    from flows.steps import identify_step
+
     try:
         return identify_step(cand, catalog)
     except RetryableError as exc:  # still being written, or unreadable for now
@@ -227,6 +226,8 @@ def _time_bound(settings: Settings) -> float:
 def _produce(
     acq: Acquisition, settings: Settings, catalog: Catalog, worker: str, hooks: Hooks
 ) -> tuple[MetadataRecord, ValidationReport, ArchivedDataset]:
+    from flows.steps import adopt_step, convert_step, extract_step, validate_step
+
     adopted = adopt_step(acq, settings, catalog, worker)
     if adopted is not None:
         return adopted
