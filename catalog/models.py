@@ -9,6 +9,7 @@ from sqlalchemy import (
     JSON,
     BigInteger,
     DateTime,
+    Float,
     ForeignKey,
     Integer,
     String,
@@ -23,6 +24,7 @@ __all__ = [
     "DeliveryRow",
     "EventRow",
     "FileHashRow",
+    "IngestRunRow",
     "SearchRow",
     "utcnow",
 ]
@@ -83,6 +85,20 @@ class EventRow(Base):
     step: Mapped[str] = mapped_column(String(32))
     action: Mapped[str] = mapped_column(String(32))
     detail: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+
+
+class IngestRunRow(Base):
+    """One ingest run: the counts of its outcomes (``{"archived": 3, "pending": 1}``)."""
+
+    __tablename__ = "ingest_runs"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    finished_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+    worker: Mapped[str] = mapped_column(String(128))
+    orchestrator: Mapped[str] = mapped_column(String(32))  # "library" or "prefect"
+    sources: Mapped[list[str]] = mapped_column(JSON)
+    counts: Mapped[dict[str, int]] = mapped_column(JSON)
+    seconds: Mapped[float] = mapped_column(Float)
 
 
 class FileHashRow(Base):

@@ -15,6 +15,7 @@ from __future__ import annotations
 import enum
 import logging
 import os
+import re
 import socket
 import uuid
 from collections.abc import Iterable, Iterator
@@ -25,14 +26,25 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from alembic import command
-from alembic.config import Config
 from sqlalchemy import Engine, create_engine, event, select, text, update
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError, IntegrityError, NoSuchModuleError, OperationalError
+from sqlalchemy.exc import (
+    ArgumentError,
+    DBAPIError,
+    IntegrityError,
+    NoSuchModuleError,
+    OperationalError,
+)
 from sqlalchemy.orm import Session, sessionmaker
 
-from catalog.models import AcquisitionRow, DeliveryRow, EventRow, FileHashRow, utcnow
+from catalog.models import (
+    AcquisitionRow,
+    DeliveryRow,
+    EventRow,
+    FileHashRow,
+    IngestRunRow,
+    utcnow,
+)
 from catalog.search import SearchFilters, SearchHit, index_dataset, search_datasets, search_document
 from core.errors import CatalogError, SettingsError, SourceChangedError
 from core.files import locked
@@ -127,6 +139,21 @@ class ClaimResult:
     def owned(self) -> bool:
         """Whether the caller must now process the acquisition."""
         return self.outcome in {ClaimOutcome.NEW, ClaimOutcome.RETAKEN}
+
+
+def _head_revision() -> str | None:
+    """The newest migration's revision id, read from the scripts (``None`` if not one head)."""
+    revisions, parents = set(), set()
+    for script in (resources.files("catalog") / "migrations" / "versions").iterdir():
+        if not script.name.endswith(".py"):
+            continue
+        source = script.read_text(encoding="utf-8")
+        if (rev := re.search(r'^revision = "([^"]+)"', source, re.M)) is None:
+            continue
+        revisions.add(rev.group(1))
+        parents.update(re.findall(r'^down_revision = "([^"]+)"', source, re.M))
+    heads = revisions - parents
+    return heads.pop() if len(heads) == 1 else None
 
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
@@ -237,8 +264,15 @@ class Catalog:
 
         Workers started together on a fresh catalog would otherwise all create its tables and
         all but one fail: SQLite takes a lock file beside the database, PostgreSQL an
-        advisory lock held for the migration's transaction.
+        advisory lock held for the migration's transaction. A catalog already at the newest
+        revision (the usual case) is only read: Alembic is not even imported (it costs a
+        quarter of a second or more of every command).
         """
+        if self._at_head():
+            return
+        from alembic import command
+        from alembic.config import Config
+
         cfg = Config()
         cfg.set_main_option("script_location", str(resources.files("catalog") / "migrations"))
         try:
@@ -253,6 +287,17 @@ class Catalog:
                 where=self.engine.url.render_as_string(hide_password=True),
                 hint="check FAIRWAY_DATABASE_URL and that the database server is running",
             ) from exc
+
+    def _at_head(self) -> bool:
+        head = _head_revision()
+        if head is None:
+            return False
+        try:
+            with self.engine.connect() as conn:
+                current = conn.execute(text("SELECT version_num FROM alembic_version")).all()
+        except DBAPIError:  # no catalog yet, or not reachable: the migration says which
+            return False
+        return [tuple(r) for r in current] == [(head,)]
 
     @contextmanager
     def _migration_lock(self) -> Iterator[None]:
@@ -540,6 +585,34 @@ class Catalog:
         """Append an audit event."""
         with self.session() as s:
             _event(s, acq_id, actor, step, action, detail, at=utcnow())
+
+    def record_run(
+        self,
+        worker: str,
+        sources: list[str],
+        counts: dict[str, int],
+        *,
+        seconds: float,
+        orchestrator: str,
+    ) -> None:
+        """Record one finished ingest run and the counts of its outcomes."""
+        with self.session() as s:
+            s.add(
+                IngestRunRow(
+                    finished_at=utcnow(),
+                    worker=worker,
+                    orchestrator=orchestrator,
+                    sources=sources,
+                    counts=counts,
+                    seconds=seconds,
+                )
+            )
+
+    def runs(self, limit: int = 20) -> list[IngestRunRow]:
+        """The latest ingest runs, newest first."""
+        with self.session() as s:
+            q = select(IngestRunRow).order_by(IngestRunRow.id.desc()).limit(limit)
+            return list(s.scalars(q))
 
     # -- hash cache --------------------------------------------------------------------------
 

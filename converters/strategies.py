@@ -27,6 +27,7 @@ import zarr
 from dask.base import compute
 from dask.callbacks import Callback
 from dask.delayed import Delayed, delayed
+from dask.threaded import ContextAwareThreadPoolExecutor
 
 from converters.pyramid import Level, downsample_2x, shrink_2x, shrink_z2
 from core.failpoints import failpoint
@@ -64,8 +65,16 @@ class Runner:
     ) -> tuple[Any, ...]:
         """Compute ``tasks`` (at most ``workers`` at once locally); report each completion."""
         if self.scheduler_address is None:
-            with _DaskProgress(progress, label):
-                return tuple(compute(*tasks, scheduler="threads", num_workers=workers))
+            # a pool of this call's own: when one task fails (a full disk) or the acquisition
+            # is stopped, the tasks still running finish before the error leaves this call, so
+            # none writes into a staging folder already cleaned up (dask's shared pools do not
+            # wait for them)
+            pool = ContextAwareThreadPoolExecutor(workers)
+            try:
+                with _DaskProgress(progress, label):
+                    return tuple(compute(*tasks, scheduler="threads", pool=pool))
+            finally:
+                pool.shutdown(wait=True, cancel_futures=True)
         from distributed import Client, as_completed
 
         with Client(self.scheduler_address, set_as_default=False) as client:

@@ -34,14 +34,12 @@ from core.errors import (
     first_problem,
     third_party_damage,
 )
-from core.jsonsafe import load_json
+from core.ngffdetect import NGFF_KIND, is_ngff
 from core.xmlsafe import check_xml
 
 __all__ = ["NGFF_KIND", "NgffImage", "NgffStore", "is_ngff", "level0", "open_ngff"]
 
-NGFF_KIND = "ngff"
 #: root metadata documents larger than this are not NGFF attributes a scan should parse
-MAX_ROOT_METADATA_BYTES = 1024 * 1024
 #: image groups of a bioformats2raw store looked at, at most
 MAX_SERIES = 10_000
 
@@ -80,33 +78,6 @@ def _zarr_quiet() -> Iterator[None]:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ZarrUserWarning)
         yield
-
-
-def _root_attrs(folder: Path) -> dict[str, Any] | None:
-    for name in ("zarr.json", ".zattrs"):
-        path = folder / name
-        try:
-            if path.is_symlink() or path.stat().st_size > MAX_ROOT_METADATA_BYTES:
-                return None
-            doc = load_json(path.read_text(encoding="utf-8"), where=path)
-        except (OSError, ValueError, CorruptInputError, UnsafeInputError):
-            continue
-        if not isinstance(doc, dict):
-            return None
-        attrs = doc.get("attributes", {}) if name == "zarr.json" else doc
-        if not isinstance(attrs, dict):
-            return None
-        ome = attrs.get("ome")
-        return ome if isinstance(ome, dict) else attrs
-    return None
-
-
-def is_ngff(folder: Path) -> bool:
-    """Whether ``folder`` holds OME-NGFF metadata at its root (a cheap check for the scan)."""
-    attrs = _root_attrs(folder)
-    return attrs is not None and any(
-        k in attrs for k in ("multiscales", "bioformats2raw.layout", "plate")
-    )
 
 
 def _ngff_attrs(group: Any) -> dict[str, Any]:

@@ -9,6 +9,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, JsonValue
 
+from core.states import State
+
 __all__ = [
     "FAIR_LEVELS",
     "Acquisition",
@@ -38,20 +40,6 @@ FAIR_LEVELS = (
 
 class _Frozen(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
-
-
-class State(enum.StrEnum):
-    """Lifecycle of an acquisition. The last three are terminal."""
-
-    PROCESSING = "processing"
-    ARCHIVED = "archived"
-    QUARANTINED = "quarantined"
-    REJECTED = "rejected"
-
-    @property
-    def terminal(self) -> bool:
-        """Whether an acquisition in this state is finished for good."""
-        return self is not State.PROCESSING
 
 
 class SourceFile(_Frozen):

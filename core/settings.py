@@ -85,6 +85,12 @@ class Settings(BaseSettings):
     claim_timeout_seconds: float = Field(
         default=6 * 3600, gt=0, description="A 'processing' claim older than this is re-taken."
     )
+    acquisition_timeout_seconds: float = Field(
+        default=4 * 3600,
+        gt=0,
+        description="Wall time one acquisition may take before it is stopped and quarantined "
+        "(retryable); never more than claim_timeout_seconds, when other workers retake it.",
+    )
     archive_copies: list[str] = Field(
         default_factory=list,
         description="Further copies every dataset must have before it counts as archived: "

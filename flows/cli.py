@@ -3,25 +3,12 @@
 from __future__ import annotations
 
 import json
-import os
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
-from pathlib import Path
-from typing import Annotated, Any
-
-# Prefect reads its settings at import: keep its console quiet unless asked otherwise.
-os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
-os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
-# A task that fails on bad input is reported in the summary with its reason; Prefect's own
-# ERROR line and traceback for it would only bury that (and alarm an operator). Prefect
-# configures its loggers when it is first imported, so this goes through its settings.
-os.environ.setdefault("PREFECT_LOGGING_LOGGERS_PREFECT_TASK_RUNS_LEVEL", "CRITICAL")
-# Without a Prefect API each run starts its own local server on the shared Prefect home; two
-# workers starting together on a two-core machine took more than Prefect's default 20 s.
-os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
-
 from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
@@ -32,8 +19,15 @@ from rich.table import Table
 
 from core.errors import FairwayError, SettingsError
 from core.progress import Progress
-from core.records import State
-from core.settings import Settings, load_settings
+from core.states import State
+from flows.local_api import prefect_environment
+
+if TYPE_CHECKING:
+    from core.settings import Settings
+
+# Prefect reads its settings at import: quiet console, no telemetry, unless set otherwise
+# (commands import Prefect only when they need it: a configured server, an OMERO secret block)
+prefect_environment()
 
 app = typer.Typer(
     name="fairway",
@@ -68,6 +62,8 @@ STARTS_A_HOME = frozenset({"ingest", "watch", "demo", "dicom-listen"})
 
 
 def _settings(ctx: typer.Context, **overrides: Any) -> Settings:
+    from core.settings import load_settings
+
     home = ctx.obj.get("home") if ctx.obj else None
     settings = load_settings(home, **overrides)
     catalog = settings.catalog_url
@@ -91,9 +87,10 @@ def _print_json(data: Any) -> None:
 
 @contextmanager
 def _progress_bar(enabled: bool) -> Iterator[None]:
+    """A progress bar on stderr, only on a terminal (elsewhere it would show nothing useful)."""
     from flows.progress import PROGRESS_SINK
 
-    if not enabled:
+    if not enabled or not err.is_terminal:
         yield
         return
     bar = Bar(
@@ -168,7 +165,7 @@ def ingest(
     as_json: JsonOpt = False,
 ) -> None:
     """Process every complete acquisition under SOURCES once, and wait for the end."""
-    from flows.ingestion import run_ingest
+    from flows.service import run_ingest
 
     try:
         settings = _settings(ctx, quiet_seconds=quiet_seconds, sentinel=sentinel)
@@ -176,7 +173,9 @@ def ingest(
         if missing:
             raise FairwayError("source does not exist", where=missing[0], hint="check the path")
         with _progress_bar(not as_json):
-            summary = run_ingest(sources, settings)
+            summary = run_ingest(
+                sources, settings, on_outcome=None if err.is_terminal else _log_outcome
+            )
     except FairwayError as exc:
         _fail(exc)
         return
@@ -188,6 +187,21 @@ def ingest(
         raise typer.Exit(1)
 
 
+def _log_outcome(outcome: Any) -> None:
+    """One line per acquisition on stderr (``ts=… outcome=… source=… dataset=…``)."""
+    from flows.progress import event_line
+
+    line = event_line(outcome.outcome, outcome.source, outcome.dataset, outcome.reason)
+    err.print(line, soft_wrap=True, highlight=False, markup=False)
+
+
+def _log_start(acq: Any) -> None:
+    from flows.progress import event_line
+
+    line = event_line("processing", str(acq.source), acq.dataset_id)
+    err.print(line, soft_wrap=True, highlight=False, markup=False)
+
+
 @app.command()
 def watch(
     ctx: typer.Context,
@@ -195,24 +209,59 @@ def watch(
     interval: Annotated[float, typer.Option(help="Seconds between scans.")] = 60.0,
     max_runs: Annotated[int | None, typer.Option(help="Stop after this many scans.")] = None,
 ) -> None:
-    """Keep watching SOURCES (Prefect serve with a server, an in-process loop without)."""
-    from flows.ingestion import watch as watch_sources
+    """Keep watching SOURCES (Prefect serve with a server, an in-process loop without).
+
+    SIGTERM or Ctrl-C: finish the current acquisition, then exit 0; a second one: at once.
+    """
+    from flows.service import StopSignals
+    from flows.service import watch as watch_sources
 
     try:
         settings = _settings(ctx)
     except FairwayError as exc:
         _fail(exc)
         return
-    err.print(f"watching {', '.join(map(str, sources))} every {interval:g} s (Ctrl-C to stop)")
+    log = err.print if err.is_terminal else _say
+
+    def ready(api: str | None) -> None:
+        how = f"served by the Prefect API at {api}" if api and max_runs is None else "in-process"
+        log(f"watching {', '.join(map(str, sources))} every {interval:g} s, {how} (Ctrl-C to stop)")
 
     def report(summary: Any) -> None:
         counts = {k: summary.count(k) for k in ("archived", "quarantined", "rejected", "pending")}
-        err.print(" ".join(f"{k}={v}" for k, v in counts.items() if v) or "nothing new")
+        log(" ".join(f"{k}={v}" for k, v in counts.items() if v) or "nothing new")
 
+    def stopping(signum: int) -> None:
+        log("stopping after the current acquisition (signal again to stop at once)")
+
+    stop = StopSignals(on_first=stopping)
     try:
-        watch_sources(sources, settings, interval, max_runs=max_runs, on_run=report)
-    except KeyboardInterrupt:
-        err.print("stopped")
+        with stop.installed(), _progress_bar(True):
+            watch_sources(
+                sources,
+                settings,
+                interval,
+                max_runs=max_runs,
+                on_run=report,
+                on_outcome=_log_outcome,
+                on_start=None if err.is_terminal else _log_start,
+                on_ready=ready,
+                stop=stop,
+            )
+    except FairwayError as exc:
+        _fail(exc)
+        return
+    except KeyboardInterrupt:  # the served branch: Prefect's runner, Ctrl-C
+        pass
+    log("stopped")
+
+
+def _say(text: str) -> None:
+    """A plain status line on stderr, timestamped like the event lines."""
+    from datetime import UTC
+
+    moment = datetime.now(UTC).isoformat(timespec="seconds")
+    err.print(f"ts={moment} msg={json.dumps(text)}", soft_wrap=True, highlight=False, markup=False)
 
 
 @app.command("dicom-listen")
@@ -750,7 +799,7 @@ def retry(
 ) -> None:
     """Process a quarantined acquisition again (after its cause passed: a full disk freed)."""
     from catalog import worker_id
-    from flows.ingestion import run_ingest
+    from flows.service import run_ingest
 
     try:
         settings = _settings(ctx)

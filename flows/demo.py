@@ -12,7 +12,7 @@ from rich.table import Table
 
 from catalog import Catalog
 from core.settings import load_settings
-from flows.ingestion import run_ingest
+from flows.service import run_ingest
 from flows.views import findings_of, status_row
 from ingest.samples import write_registry, write_sample_inbox
 

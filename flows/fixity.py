@@ -15,8 +15,6 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from prefect import flow, get_run_logger
-from prefect.artifacts import create_markdown_artifact
 from pydantic import BaseModel
 
 from catalog import Catalog, worker_id
@@ -36,7 +34,7 @@ __all__ = [
     "RepairResult",
     "audit",
     "audit_copies",
-    "audit_flow",
+    "audit_flow",  # noqa: F822 - made on first use by __getattr__
     "repair",
 ]
 
@@ -341,9 +339,11 @@ def repair(settings: Settings, dataset: str) -> RepairResult:
         catalog.close()
 
 
-@flow(name="fixity-audit", log_prints=False)
-def audit_flow(home: str | None = None) -> list[AuditResult]:
+def _audit_flow(home: str | None = None) -> list[AuditResult]:
     """Audit every archived dataset in every copy; a Markdown artifact lists what is damaged."""
+    from prefect import get_run_logger
+    from prefect.artifacts import create_markdown_artifact
+
     settings = load_settings(home)
     logger = get_run_logger()
     results = audit(settings)
@@ -361,3 +361,18 @@ def audit_flow(home: str | None = None) -> list[AuditResult]:
     create_markdown_artifact("\n".join(lines) + "\n", key="fixity-audit")
     logger.info("fixity audit: %d datasets, %d damaged", len(results), len(damaged))
     return results
+
+
+def __getattr__(name: str) -> Any:
+    """Make ``audit_flow``, the Prefect flow, on first use.
+
+    ``fairway verify`` and ``repair`` call the plain functions above and need not import
+    Prefect (seconds); a deployment's ``flows/fixity.py:audit_flow`` gets the flow.
+    """
+    if name != "audit_flow":
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    from prefect import flow
+
+    made = flow(name="fixity-audit", log_prints=False)(_audit_flow)
+    globals()["audit_flow"] = made
+    return made

@@ -1,6 +1,8 @@
-"""Prefect tasks: each wraps one library function and records an audit event.
+"""The steps of one acquisition: each calls one library function and records an audit event.
 
-No step decides policy; each calls the library with explicit inputs and lets errors propagate.
+Plain functions (``flows.pipeline`` sequences them; ``flows.ingestion`` wraps the pipeline in
+Prefect). No step decides policy; each calls the library with explicit inputs and lets errors
+propagate.
 """
 
 from __future__ import annotations
@@ -8,15 +10,9 @@ from __future__ import annotations
 import shutil
 from importlib.metadata import version
 from pathlib import Path
-from typing import Any
-
-from prefect import task
-from prefect.artifacts import create_markdown_artifact
-from prefect.cache_policies import NO_CACHE
 
 from catalog import Catalog
-from converters import write_ome_zarr
-from core.errors import FairwayError, RetryableError
+from core.errors import FairwayError
 from core.failpoints import failpoint
 from core.ngffio import NGFF_KIND
 from core.omeutil import parse_ome
@@ -38,7 +34,6 @@ from targets import ArchiveConflictError, LocalArchive, assemble_payload, bag_in
 from targets.copies import open_copies
 from targets.package import RECORD_FILE, REPORT_FILE
 from validators import validate
-from validators.report import report_markdown
 
 __all__ = [
     "adopt_step",
@@ -57,7 +52,6 @@ def tool_version() -> str:
     return version("fairway")
 
 
-@task(name="identify", cache_policy=NO_CACHE)
 def identify_step(cand: Candidate, catalog: Catalog) -> Acquisition:
     """Fingerprint a complete candidate by content (cached hashes for unchanged files).
 
@@ -74,7 +68,6 @@ def identify_step(cand: Candidate, catalog: Catalog) -> Acquisition:
         raise type(exc)(exc.problem, where=cand.source, hint=exc.hint) from None
 
 
-@task(name="extract", cache_policy=NO_CACHE)
 def extract_step(
     acq: Acquisition, settings: Settings, catalog: Catalog, worker: str
 ) -> MetadataRecord:
@@ -94,7 +87,6 @@ def extract_step(
     return record
 
 
-@task(name="convert", cache_policy=NO_CACHE)
 def convert_step(
     acq: Acquisition,
     record: MetadataRecord,
@@ -104,6 +96,8 @@ def convert_step(
     progress: ProgressCallback,
 ) -> tuple[Path, list[ConvertedImage]]:
     """Write the OME-Zarr into the staging area."""
+    from converters import write_ome_zarr  # zarr and dask: only where pixels are written
+
     dest = settings.staging_root / acq.dataset_id / f"{acq.dataset_id}.ome.zarr"
     ome, _ = parse_ome(record.ome_xml)
     dicom = acq.kind == DICOM_KIND
@@ -133,18 +127,12 @@ def convert_step(
     return dest, images
 
 
-@task(name="validate", cache_policy=NO_CACHE)
 def validate_step(
     acq: Acquisition, record: MetadataRecord, store: Path, catalog: Catalog, worker: str
 ) -> ValidationReport:
     """Check NGFF structure and metadata; findings never block archiving."""
     failpoint("validate")
     report = validate(acq.dataset_id, record, store)
-    create_markdown_artifact(
-        report_markdown(report),
-        key=f"gaps-{acq.dataset_id}",
-        description=f"gap report of {acq.dataset_id} (FAIR level {report.fair_level})",
-    )
     catalog.event(
         acq.id,
         worker,
@@ -159,24 +147,6 @@ def validate_step(
     return report
 
 
-def _retry_if_retryable(_task: Any, _run: Any, state: Any) -> bool:
-    """Retry only what may succeed later (storage hiccups), never bad input."""
-    try:
-        state.result()
-    except RetryableError:
-        return True
-    except BaseException:  # noqa: BLE001 - any other failure is final for a retry decision
-        return False
-    return False
-
-
-@task(
-    name="archive",
-    cache_policy=NO_CACHE,
-    retries=2,
-    retry_delay_seconds=5,
-    retry_condition_fn=_retry_if_retryable,
-)
 def archive_step(
     acq: Acquisition,
     record: MetadataRecord,
@@ -233,7 +203,6 @@ def replicate(dataset: str, bag: Path, settings: Settings) -> list[dict[str, str
     return out
 
 
-@task(name="adopt", cache_policy=NO_CACHE)
 def adopt_step(
     acq: Acquisition, settings: Settings, catalog: Catalog, worker: str
 ) -> tuple[MetadataRecord, ValidationReport, ArchivedDataset] | None:

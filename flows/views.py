@@ -11,10 +11,9 @@ from catalog import Catalog
 from catalog.models import AcquisitionRow
 from core.errors import TargetError
 from core.records import FAIR_LEVELS, Finding
-from targets.bagfiles import payload_entries
-from targets.versions import list_versions, read_version, read_version_report
-from validators.report import DEFAULT_TARGET
-from validators.schema import blocked_level, severity_for
+
+# targets.versions (ome-types), validators (zarr) are imported where used: `fairway status`
+# and `fairway search` need neither
 
 __all__ = [
     "dataset_files",
@@ -64,6 +63,8 @@ def findings_of(row: AcquisitionRow, target: str | None = None) -> list[dict[str
     for f in report.get("findings", []):
         item = {"dataset": row.dataset, **{k: f.get(k) for k in keys}}
         if target is not None:
+            from validators.schema import blocked_level, severity_for
+
             finding = Finding.model_validate(f)
             blocks = blocked_level(finding)
             if finding.check.startswith("schema") or blocks in {None, "rembi"}:
@@ -117,6 +118,8 @@ def work_queue(rows: list[AcquisitionRow], target: str | None = None) -> list[di
     that hold the dataset below the target (errors, then warnings) and lists their field
     paths, so a curator can work down the list.
     """
+    from validators.report import DEFAULT_TARGET
+
     queue: list[tuple[int, int, str, dict[str, Any]]] = []
     for row in rows:
         level = row.fair_level or "none"
@@ -149,6 +152,8 @@ def dataset_files(location: str | None) -> list[dict[str, Any]]:
     """Payload files of an archived bag, from its manifest (path, sha256, size)."""
     if not location:
         return []
+    from targets.bagfiles import payload_entries
+
     root = Path(location)
     manifest = root / "manifest-sha256.txt"
     if not manifest.is_file():
@@ -170,6 +175,8 @@ def metadata_versions(location: str | None) -> list[dict[str, Any]]:
     """The archived metadata versions of a dataset, oldest first."""
     if not location or not Path(location).is_dir():
         return []
+    from targets.versions import list_versions
+
     return [
         {"version": v.version, "at": v.at, "actor": v.actor, "reason": v.reason,
          "changed": list(v.changed)}
@@ -195,6 +202,8 @@ def show_view(
     if metadata_version is not None:
         if not row.location:
             raise TargetError("the dataset is not archived", where=row.dataset)
+        from targets.versions import read_version, read_version_report
+
         record = read_version(Path(row.location), metadata_version).model_dump(mode="json")
         report = read_version_report(Path(row.location), metadata_version).model_dump(mode="json")
     findings = report.get("findings", [])

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from core.failpoints import failpoint
-from core.ngffio import NGFF_KIND, is_ngff
+from core.ngffdetect import NGFF_KIND, is_ngff
 from core.records import SourceFile
 from ingest.dicom import looks_like_dicom
 

@@ -30,7 +30,6 @@ from typing import Any
 
 from core.errors import TargetError
 from core.files import fsync_dir, fsync_tree
-from core.omeutil import ngff_length_unit
 from core.records import MetadataRecord, ValidationReport
 from targets.bagfiles import MANIFEST, TAGMANIFEST, write_tag_files
 from targets.crate import write_crate_metadata
@@ -287,6 +286,8 @@ def _missing_units(ms: dict[str, Any], record: MetadataRecord, axes: set[str]) -
     for axis in ms.get("axes", []):
         name = axis.get("name")
         if name in axes and "unit" not in axis:
+            from core.omeutil import ngff_length_unit  # ome-types: not for `fairway show`
+
             unit = ngff_length_unit(record.value(f"pixels.physical_size_{name}_unit") or "µm")
             if unit is not None:
                 out[name] = unit

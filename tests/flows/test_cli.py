@@ -124,10 +124,10 @@ def test_watch_runs_the_flow_repeatedly_without_a_server(
     assert "archived=1" in result.output and "nothing new" in result.output
 
 
-def test_an_unreachable_prefect_server_is_a_clear_error(tmp_path: Path) -> None:
+def test_an_unreachable_prefect_server_is_a_clear_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     import socket
-
-    from prefect.settings import PREFECT_API_URL, temporary_settings
 
     with socket.socket() as s:  # a port nothing listens on
         s.bind(("127.0.0.1", 0))
@@ -135,11 +135,12 @@ def test_an_unreachable_prefect_server_is_a_clear_error(tmp_path: Path) -> None:
     inbox = tmp_path / "inbox"
     make_plain_tiff(inbox / "w.tif")
     age(inbox)
-    with temporary_settings(updates={PREFECT_API_URL: f"http://127.0.0.1:{port}/api"}):
-        result = runner.invoke(app, ["--home", str(tmp_path / "home"), "ingest", str(inbox)])
+    monkeypatch.setenv("PREFECT_API_URL", f"http://127.0.0.1:{port}/api")
+    result = runner.invoke(app, ["--home", str(tmp_path / "home"), "ingest", str(inbox)])
     assert result.exit_code == 2, result.output
     assert f"Prefect API at http://127.0.0.1:{port}/api does not answer" in result.output
     assert "unset PREFECT_API_URL" in result.output
+    assert not (tmp_path / "home" / "catalog.sqlite").exists()  # nothing was ingested
 
 
 def test_gaps_all_is_the_curators_work_queue(home: Path) -> None:

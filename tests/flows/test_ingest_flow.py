@@ -114,25 +114,6 @@ def test_profiles_are_chosen_per_folder_and_bring_defaults(ingested: Ingested) -
     assert hardware["source"] == "registry:spinning-disk-room-2"
 
 
-def test_each_dataset_has_its_gap_report_as_a_prefect_artifact(ingested: Ingested) -> None:
-    import asyncio
-
-    from prefect.client.orchestration import get_client
-    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
-
-    row = next(r for r in _rows(ingested.settings) if r.source.endswith("plain.tif"))
-
-    async def read() -> list[object]:
-        async with get_client() as client:
-            key = ArtifactFilterKey(any_=[f"gaps-{row.dataset}"])
-            return list(await client.read_artifacts(artifact_filter=ArtifactFilter(key=key)))
-
-    # other tests archive the same content (same dataset id) under the same test API
-    artifacts = asyncio.run(read())
-    assert artifacts and all(a.type == "markdown" for a in artifacts)
-    assert any(f"# {row.dataset}: FAIR level `ngff`" in str(a.data) for a in artifacts)
-
-
 def test_sources_are_untouched(ingested: Ingested) -> None:
     assert tree_snapshot(ingested.inbox) == ingested.before
 
