@@ -32,7 +32,7 @@ from prefect.states import Completed, Failed
 
 from catalog import Catalog, worker_id
 from core.errors import RetryableError
-from core.progress import Progress
+from core.progress import Progress, ProgressCallback
 from core.records import Acquisition, ValidationReport
 from core.settings import load_settings
 from flows.pipeline import (
@@ -146,6 +146,20 @@ def _summary_markdown(summary: IngestSummary) -> str:
     return "\n".join(lines)
 
 
+def _caller_secrets() -> dict[str, Any]:
+    """The secrets an in-process caller handed over (a function: the flow must pickle).
+
+    Prefect pickles a served flow by value with the globals its body names; a ``ContextVar``
+    does not pickle, a module-level function is pickled by reference.
+    """
+    return _CALLER_SECRETS.get() or {}
+
+
+def _progress_sink() -> ProgressCallback:
+    """This process's progress callback (a function for the same reason)."""
+    return PROGRESS_SINK.get()
+
+
 @flow(name="fairway-ingest", log_prints=False, validate_parameters=True)
 def ingest_flow(
     sources: list[str], home: str | None = None, options: dict[str, Any] | None = None
@@ -159,10 +173,10 @@ def ingest_flow(
     """
     logger = get_run_logger()
     started = time.monotonic()
-    settings = load_settings(home, **{**(_CALLER_SECRETS.get() or {}), **(options or {})})
+    settings = load_settings(home, **{**_caller_secrets(), **(options or {})})
     catalog = Catalog.open(settings.catalog_url)
     worker = worker_id()
-    sink = PROGRESS_SINK.get()
+    sink = _progress_sink()
     hooks = Hooks(progress=sink, archive=archive_task, on_report=_publish_gap_report)
     try:
         complete, outcomes = scan_sources([Path(s) for s in sources], settings)

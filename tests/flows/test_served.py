@@ -242,13 +242,6 @@ def test_a_scheduled_fixity_audit_records_its_event(
     assert all(r["auto_scheduled"] for r in runs)
 
 
-PICKLE_BUG = (
-    "flows/ingestion.py (owned by the `service` branch): `serve` and the runner cloudpickle "
-    "the flow; ingest_flow.fn is pickled by value (the module attribute is the Flow, not the "
-    "function) and its body reads the module-level ContextVars _CALLER_SECRETS and "
-    "PROGRESS_SINK: `TypeError: cannot pickle '_contextvars.ContextVar' object`, every run "
-    "of `fairway watch` with a server crashes. Fix: read them through module-level functions."
-)
 
 
 def test_the_audit_flow_pickles_as_prefect_serve_pickles_it() -> None:
@@ -259,7 +252,6 @@ def test_the_audit_flow_pickles_as_prefect_serve_pickles_it() -> None:
     cloudpickle.dumps(audit_flow)  # what prefect.flow_engine.run_flow_in_subprocess does
 
 
-@pytest.mark.xfail(strict=True, reason=PICKLE_BUG)
 def test_the_ingest_flow_pickles_as_prefect_serve_pickles_it() -> None:
     import cloudpickle
 
@@ -268,7 +260,6 @@ def test_the_ingest_flow_pickles_as_prefect_serve_pickles_it() -> None:
     cloudpickle.dumps(ingest_flow)
 
 
-@pytest.mark.xfail(strict=True, reason=PICKLE_BUG)
 def test_watch_with_a_server_serves_an_interval_schedule_and_stops_on_sigterm(
     served: Served,
 ) -> None:
