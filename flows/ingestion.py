@@ -156,7 +156,7 @@ def _caller_secrets() -> dict[str, Any]:
 
 
 def _progress_sink() -> ProgressCallback:
-    """This process's progress callback (a function for the same reason)."""
+    """The progress callback of this process (a function for the same reason)."""
     return PROGRESS_SINK.get()
 
 

@@ -242,8 +242,6 @@ def test_a_scheduled_fixity_audit_records_its_event(
     assert all(r["auto_scheduled"] for r in runs)
 
 
-
-
 def test_the_audit_flow_pickles_as_prefect_serve_pickles_it() -> None:
     import cloudpickle
 
