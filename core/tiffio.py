@@ -249,7 +249,16 @@ def _check_structure(
 def _check_declared(
     what: str, shape: tuple[int, ...], dtype: Any, path: Path, max_input_bytes: int
 ) -> None:
-    """Refuse an image whose declared pixels exceed ``max_input_bytes`` (over-size)."""
+    """Refuse an image whose declared pixels exceed ``max_input_bytes`` (over-size).
+
+    A dimension that is not a whole number (a tag of the wrong type) is damage, not a size.
+    """
+    if not all(isinstance(n, int | np.integer) and not isinstance(n, bool) for n in shape):
+        raise CorruptInputError(
+            f"{what} declares a size that is not a whole number ({shape!r})",
+            where=path,
+            hint="a TIFF tag has the wrong type; re-export the file from its software",
+        )
     nbytes = declared_bytes(shape, np.dtype(dtype if dtype is not None else np.uint8))
     if nbytes > max_input_bytes:
         dims = " x ".join(str(n) for n in shape)

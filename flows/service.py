@@ -183,6 +183,8 @@ def watch(
             name="fairway-watch",
             interval=timedelta(seconds=interval),
             parameters=flow_parameters(sources, settings),
+            # one scan at a time: a slow scan must not let scheduled runs pile up as processes
+            limit=1,
         )
         return
     if url is not None:

@@ -56,9 +56,9 @@ def _get_and_open(home: Path, dataset: str, dest: Path) -> dict[str, dict[str, o
     assert result.exit_code == 0, result.output
     bundle = Path(json.loads(result.stdout)["path"])
     crate = ROCrate(bundle)
-    assert crate.root_dataset["identifier"] == dataset
+    assert crate.root_dataset["identifier"]["value"] == dataset
     store = zarr.open_group(str(bundle / f"{dataset}.ome.zarr"), mode="r")
-    image = store["0"]
+    image = store  # one image: a plain NGFF image at the store's top level
     level0 = image[dict(image.attrs)["ome"]["multiscales"][0]["datasets"][0]["path"]]
     assert level0.shape[-2:] == (96, 80) and int(level0[..., :8, :8].max()) >= 0
     graph = json.loads((bundle / "ro-crate-metadata.json").read_text(encoding="utf-8"))["@graph"]

@@ -57,7 +57,7 @@ def test_a_redelivery_is_named_and_its_sidecar_proposed(tmp_path: Path) -> None:
     assert f"already archived as {dataset}" in dup["reason"]
     assert "sidecar" in dup["reason"]
     table = runner.invoke(app, [*base, str(again)], env={"COLUMNS": "300"})
-    [row] = [line for line in table.output.splitlines() if "a.ome.tif" in line]
+    [row] = [ln for ln in table.output.splitlines() if "a.ome.tif" in ln and ln.startswith("│")]
     assert "already archived" in row and f"already archived as {dataset}" in row
     # its different sidecar is a proposed curation, once however often it is seen
     [proposal] = _proposals(home, dataset)
