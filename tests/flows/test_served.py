@@ -268,20 +268,24 @@ def test_watch_with_a_server_serves_an_interval_schedule_and_stops_on_sigterm(
         [exe("fairway"), "--home", str(home), "watch", str(inbox), "--interval", "3"],
         served.server.env,
     )
-    _drop_finished_acquisition(inbox, "served-watch")
-    _wait_for(
-        "`fairway watch` archived nothing",
-        lambda: _archived(home),
-        240,
-        served,
-        "fairway-ingest/fairway-watch",
-    )
-    assert [Path(r["source"]).name for r in _status(home)] == ["served-watch.ome.tif"]
-    deployment = served.server.deployment("fairway-ingest/fairway-watch")
-    runs = served.server.flow_runs(deployment["id"])
-    assert runs
-    assert all(r["auto_scheduled"] for r in runs)
-    family = psutil.Process(proc.pid).children(recursive=True)
+    try:
+        _drop_finished_acquisition(inbox, "served-watch")
+        _wait_for(
+            "`fairway watch` archived nothing",
+            lambda: _archived(home),
+            240,
+            served,
+            "fairway-ingest/fairway-watch",
+        )
+        assert [Path(r["source"]).name for r in _status(home)] == ["served-watch.ome.tif"]
+        deployment = served.server.deployment("fairway-ingest/fairway-watch")
+        runs = served.server.flow_runs(deployment["id"])
+        assert runs
+        assert all(r["auto_scheduled"] for r in runs)
+        family = psutil.Process(proc.pid).children(recursive=True)
+    except BaseException:
+        served.procs.stop("watch")  # a failed wait must not leave it scheduling runs
+        raise
     proc.send_signal(signal.SIGTERM)  # what `systemctl stop` sends
     try:
         code = proc.wait(timeout=30)
