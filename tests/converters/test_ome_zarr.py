@@ -413,6 +413,12 @@ def test_one_image_opens_at_the_store_in_every_reader(tmp_path: Path, settings: 
     assert check_metadata_loss(d.ome_xml, store) == []
     back = open_ngff(store, max_xml_bytes=10**7, max_input_bytes=10**10)
     assert [i.path for i in back.images] == [""] and back.ome_xml == d.ome_xml
+    # bioio with bioio-ome-zarr: BioImage(store) as a researcher writes it
+    from bioio import BioImage
+
+    img = BioImage(str(store))
+    assert img.dims.shape == (1, 2, 3, 96, 80)
+    assert np.array_equal(img.get_image_data("CZYX", T=0), source)
 
 
 def test_several_images_keep_bioformats2raw_and_open_at_0(
@@ -436,6 +442,12 @@ def test_several_images_keep_bioformats2raw_and_open_at_0(
         first = tif.series[0].asarray()
     [node] = _nodes(Path(open_path(store)))
     assert np.asarray(node.data[0]).size == first.size
+    # bioio with bioio-ome-zarr opens series 0 at ``/0`` when told its reader
+    import bioio_ome_zarr
+    from bioio import BioImage
+
+    img = BioImage(open_path(store), reader=bioio_ome_zarr.Reader)
+    assert img.data.size == first.size
     assert [f for f in check_ngff(store) if f.severity.value == "error"] == []
     with open_tiff(src, max_xml_bytes=10**7, max_input_bytes=10**10) as tif:
         xml = describe_tiff(tif, src).ome_xml
