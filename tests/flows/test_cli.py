@@ -12,13 +12,11 @@ from typer.testing import CliRunner
 from flows.cli import app
 from tests.factories import age, make_ome_tiff, make_plain_tiff
 
-pytestmark = pytest.mark.usefixtures("prefect_harness")
-
 runner = CliRunner()
 
 
 @pytest.fixture(scope="module")
-def home(prefect_harness: None, tmp_path_factory: pytest.TempPathFactory) -> Path:
+def home(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("cli")
     inbox = root / "inbox"
     make_ome_tiff(inbox / "a.ome.tif")
@@ -101,9 +99,7 @@ def test_an_error_is_one_line_and_quoted_as_is(home: Path) -> None:
     assert name in line
 
 
-def test_watch_runs_the_flow_repeatedly_without_a_server(
-    prefect_harness: None, tmp_path: Path
-) -> None:
+def test_watch_runs_the_flow_repeatedly_without_a_server(tmp_path: Path) -> None:
     inbox = tmp_path / "inbox"
     make_plain_tiff(inbox / "w.tif")
     age(inbox)
@@ -155,7 +151,7 @@ def test_gaps_all_is_the_curators_work_queue(home: Path) -> None:
 def test_a_refused_file_is_reported_without_tracebacks(
     prefect_harness: None, tmp_path: Path
 ) -> None:
-    """A real `fairway ingest` process: the refusal is in the summary, not in log noise."""
+    """A real `fairway ingest` process against a Prefect API: the refusal is in the summary."""
     import os
     import subprocess
     import sys

@@ -43,7 +43,6 @@ def test_a_home_without_a_catalog_is_refused(tmp_path: Path, args: list[str]) ->
     assert not typo.exists(), "nothing is created in a mistyped home"
 
 
-@pytest.mark.usefixtures("prefect_harness")
 def test_unknown_dataset_ids_are_no_such_dataset(tmp_path: Path) -> None:
     inbox = tmp_path / "inbox"
     make_ome_tiff(inbox / "a.ome.tif")

@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import pytest
 from typer.testing import CliRunner
 
 from catalog import Catalog
@@ -22,7 +21,6 @@ from targets.copies import open_copies
 from tests.conftest import S3Server
 from tests.factories import age, make_ome_tiff
 
-pytestmark = pytest.mark.usefixtures("prefect_harness")
 runner = CliRunner()
 
 

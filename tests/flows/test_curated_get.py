@@ -19,7 +19,6 @@ from flows.cli import app
 from ingest.samples import SIDECAR_YAML, write_registry
 from tests.factories import age, make_ome_tiff
 
-pytestmark = pytest.mark.usefixtures("prefect_harness")
 runner = CliRunner()
 
 

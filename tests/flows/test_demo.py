@@ -4,11 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
-
 from flows.demo import run_demo
-
-pytestmark = pytest.mark.usefixtures("prefect_harness")
 
 
 def test_demo_archives_every_finished_acquisition(tmp_path: Path) -> None:

@@ -9,13 +9,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
-
 from core.settings import load_settings
 from flows.ingestion import run_ingest
 from tests.factories import age, make_ome_tiff
-
-pytestmark = pytest.mark.usefixtures("prefect_harness")
 
 
 def test_empty_files_are_each_refused_as_empty_never_duplicates(tmp_path: Path) -> None:

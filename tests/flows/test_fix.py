@@ -16,7 +16,6 @@ from ingest.samples import SIDECAR_YAML
 from metadata.sidecar import read_sidecar
 from tests.factories import age, make_ome_tiff, make_plain_tiff
 
-pytestmark = pytest.mark.usefixtures("prefect_harness")
 runner = CliRunner()
 
 

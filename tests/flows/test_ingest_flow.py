@@ -26,8 +26,6 @@ from flows.ingestion import IngestSummary, run_ingest
 from ingest.samples import SlowWriter, ome_tiff_bytes, write_registry
 from tests.factories import age, make_inbox, tree_snapshot
 
-pytestmark = pytest.mark.usefixtures("prefect_harness")
-
 
 @dataclass
 class Ingested:
@@ -39,7 +37,7 @@ class Ingested:
 
 
 @pytest.fixture(scope="module")
-def ingested(prefect_harness: None, tmp_path_factory: pytest.TempPathFactory) -> Ingested:
+def ingested(tmp_path_factory: pytest.TempPathFactory) -> Ingested:
     root = tmp_path_factory.mktemp("e2e")
     inbox = root / "inbox"
     files = make_inbox(inbox)
@@ -158,7 +156,7 @@ def test_redelivery_and_copies_create_no_second_dataset(ingested: Ingested, tmp_
     assert len(_rows(s)) == 5
 
 
-def test_file_being_written_is_not_picked_up(prefect_harness: None, tmp_path: Path) -> None:
+def test_file_being_written_is_not_picked_up(tmp_path: Path) -> None:
     inbox = tmp_path / "inbox"
     inbox.mkdir()
     settings = load_settings(tmp_path / "home", quiet_seconds=1.0, chunk_yx=64)
@@ -188,7 +186,7 @@ CORPUS_FILES = [
 ]
 
 
-def test_corpus_files_end_to_end(prefect_harness: None, corpus: Path, tmp_path: Path) -> None:
+def test_corpus_files_end_to_end(corpus: Path, tmp_path: Path) -> None:
     inbox = tmp_path / "inbox"
     inbox.mkdir()
     for name in CORPUS_FILES:
@@ -220,7 +218,7 @@ def test_corpus_files_end_to_end(prefect_harness: None, corpus: Path, tmp_path: 
 
 
 def test_an_internal_error_quarantines_one_and_the_rest_still_run(
-    prefect_harness: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     import flows.steps
 

@@ -124,7 +124,7 @@ def test_real_world_stores_that_break_the_schema_are_read_with_a_note(corpus: Pa
     assert old.images[0].axes == "TCZYX"  # NGFF 0.1/0.2: no axes, always t, c, z, y, x
 
 
-def test_ome_zarr_inputs_end_to_end(prefect_harness: None, corpus: Path, tmp_path: Path) -> None:
+def test_ome_zarr_inputs_end_to_end(corpus: Path, tmp_path: Path) -> None:
     inbox = tmp_path / "inbox"
     inbox.mkdir()
     data = _written_by_ome_zarr_py(inbox / "cells.ome.zarr")

@@ -12,14 +12,12 @@ import json
 import shutil
 from pathlib import Path
 
-import pytest
 from typer.testing import CliRunner
 
 from flows.cli import app
 from ingest.samples import SIDECAR_YAML
 from tests.factories import age, make_ome_tiff
 
-pytestmark = pytest.mark.usefixtures("prefect_harness")
 runner = CliRunner()
 
 NEW_TITLE = "Focal adhesions in HeLa cells, re-delivered with a corrected title"

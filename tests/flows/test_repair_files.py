@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import pytest
 from typer.testing import CliRunner
 
 from core.settings import load_settings
@@ -19,7 +18,6 @@ from flows.ingestion import run_ingest
 from targets.copies import open_copies
 from tests.factories import age, make_ome_tiff
 
-pytestmark = pytest.mark.usefixtures("prefect_harness")
 runner = CliRunner()
 
 

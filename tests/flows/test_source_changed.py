@@ -15,16 +15,12 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-import pytest
-
 from catalog import Catalog
 from core.progress import Progress
 from core.settings import Settings, load_settings
 from flows.ingestion import IngestSummary, run_ingest
 from flows.progress import PROGRESS_SINK
 from tests.factories import age, make_ome_tiff
-
-pytestmark = pytest.mark.usefixtures("prefect_harness")
 
 MiB = 1024 * 1024
 

@@ -24,7 +24,6 @@ from flows.cli import app
 from tests.factories import age
 from tests.torture.harness import record_figures
 
-pytestmark = pytest.mark.usefixtures("prefect_harness")
 runner = CliRunner()
 
 

@@ -34,8 +34,6 @@ from flows.ingestion import run_ingest
 from tests.factories import age, make_plain_tiff
 from tests.torture.harness import record_figures
 
-pytestmark = pytest.mark.usefixtures("prefect_harness")
-
 
 def _deliver(root: Path, n: int) -> Path:
     inbox = root / "inbox-a"
@@ -150,6 +148,7 @@ def _check(figures: dict[str, Any], n: int) -> None:
     assert figures["catalog_rows"] == n and figures["archived_rows"] == n, figures
 
 
+@pytest.mark.slow  # torture: `pytest -m slow -k _fast tests/torture` (CI runs it)
 def test_duplicate_delivery_fast(tmp_path: Path, postgres_url: str) -> None:
     _check(run_duplicates(tmp_path, 4, postgres_url), 4)
 

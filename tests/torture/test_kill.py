@@ -193,6 +193,7 @@ def _check(figures: dict[str, Any]) -> None:
         assert figures[key] == 0, figures
 
 
+@pytest.mark.slow  # torture: `pytest -m slow -k _fast tests/torture` (CI runs it)
 def test_kill_fast(tmp_path: Path) -> None:
     """The two riskiest windows: mid-conversion, and between the archive and the catalog."""
     _check(run_kills(tmp_path, 1, ("convert", "catalog")))

@@ -86,6 +86,7 @@ def _check(figures: dict[str, Any]) -> None:
     assert figures["tracebacks"] == 0, figures
 
 
+@pytest.mark.slow  # torture: `pytest -m slow -k _fast tests/torture` (CI runs it)
 def test_load_fast(tmp_path: Path) -> None:
     _check(run_load(tmp_path, 6, 48, 64))
 
